@@ -1,0 +1,102 @@
+// zlib raw deflate with one reusable stream per thread, so that small values do not pay
+// for deflateInit's allocations on every call.
+#include "kv/compression.h"
+
+#include <zlib.h>
+
+#include <memory>
+
+namespace kv {
+namespace {
+
+constexpr size_t kProbeThreshold = 16 << 10;
+constexpr size_t kProbeSize = 4 << 10;
+
+// A deflate stream bound to one level, reset between values.
+class Deflater {
+ public:
+  explicit Deflater(int level) : level_(level) {
+    ok_ = deflateInit2(&zs_, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) == Z_OK;
+  }
+  ~Deflater() {
+    if (ok_) deflateEnd(&zs_);
+  }
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+
+  int level() const { return level_; }
+
+  // Deflates `in` into *out; false when it fails or would exceed `limit` bytes.
+  bool Run(std::string_view in, size_t limit, std::string* out) {
+    if (!ok_ || deflateReset(&zs_) != Z_OK) return false;
+    out->resize(limit);
+    zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs_.avail_in = static_cast<uInt>(in.size());
+    zs_.next_out = reinterpret_cast<Bytef*>(out->data());
+    zs_.avail_out = static_cast<uInt>(limit);
+    int r = deflate(&zs_, Z_FINISH);
+    if (r != Z_STREAM_END) return false;  // Z_OK / Z_BUF_ERROR: output did not fit the limit
+    out->resize(limit - zs_.avail_out);
+    return true;
+  }
+
+ private:
+  const int level_;
+  bool ok_ = false;
+  z_stream zs_{};
+};
+
+Deflater* ThreadDeflater(int level) {
+  thread_local std::unique_ptr<Deflater> deflater;
+  if (!deflater || deflater->level() != level) deflater = std::make_unique<Deflater>(level);
+  return deflater.get();
+}
+
+class Inflater {
+ public:
+  Inflater() { ok_ = inflateInit2(&zs_, -15) == Z_OK; }
+  ~Inflater() {
+    if (ok_) inflateEnd(&zs_);
+  }
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+
+  bool Run(std::string_view in, size_t raw_len, std::string* out) {
+    if (!ok_ || inflateReset(&zs_) != Z_OK) return false;
+    out->resize(raw_len);
+    zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    zs_.avail_in = static_cast<uInt>(in.size());
+    zs_.next_out = reinterpret_cast<Bytef*>(out->data());
+    zs_.avail_out = static_cast<uInt>(raw_len);
+    int r = inflate(&zs_, Z_FINISH);
+    return r == Z_STREAM_END && zs_.avail_out == 0 && zs_.avail_in == 0;
+  }
+
+ private:
+  bool ok_ = false;
+  z_stream zs_{};
+};
+
+}  // namespace
+
+bool CompressValue(const CompressionOptions& options, std::string_view value, std::string* out) {
+  if (options.level <= 0 || value.size() < options.min_size) return false;
+  Deflater* deflater = ThreadDeflater(options.level);
+  if (value.size() >= kProbeThreshold) {
+    // Incompressible data (media, archives, already-compressed files) must not pay for a
+    // full deflate: a sample that cannot shrink by 1/8 says the whole value will not.
+    std::string_view sample = value.substr(value.size() / 2, kProbeSize);
+    if (!deflater->Run(sample, sample.size() - sample.size() / 8, out)) return false;
+  }
+  return deflater->Run(value, value.size() - value.size() / 16, out);
+}
+
+Status DecompressValue(std::string_view stored, size_t raw_len, std::string* out) {
+  thread_local Inflater inflater;
+  if (!inflater.Run(stored, raw_len, out)) {
+    return Status::Corruption("compressed value does not inflate to its recorded size");
+  }
+  return Status::OK();
+}
+
+}  // namespace kv

@@ -1,0 +1,447 @@
+// Page: recovery, reads and appends. Compaction and hint files are in page_compact.cc.
+#include "kv/page.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <unordered_map>
+
+#include "kv/coding.h"
+#include "kv/compression.h"
+#include "kv/record_scanner.h"
+
+namespace kv {
+
+using namespace format;
+
+namespace {
+constexpr uint64_t kReserveChunk = 4 << 20;
+}  // namespace
+
+std::string PageFileName(uint32_t index) {
+  char name[32];
+  std::snprintf(name, sizeof(name), "page-%04u.kv", index);
+  return name;
+}
+
+std::string EncodePageHeader(uint32_t index, uint64_t generation, uint64_t store_id) {
+  std::string out(kPageMagic, sizeof(kPageMagic));
+  PutFixed32(&out, kFormatVersion);
+  PutFixed32(&out, index);
+  PutFixed64(&out, generation);
+  PutFixed64(&out, store_id);
+  PutFixed32(&out, Crc32(out.data(), out.size()));
+  PutFixed32(&out, 0);
+  return out;
+}
+
+Page::Page(Env* env, std::string dir, uint32_t index, uint64_t store_id)
+    : env_(env),
+      dir_(std::move(dir)),
+      path_(dir_ + "/" + PageFileName(index)),
+      index_no_(index),
+      store_id_(store_id),
+      index_(std::make_unique<KeyIndex>()) {}
+
+Status Page::CorruptionAt(uint64_t offset, const Status& what) const {
+  return Status::Corruption(PageFileName(index_no_) + " offset " + std::to_string(offset) + ": " +
+                            what.message());
+}
+
+Status Page::Create() {
+  std::unique_ptr<File> file;
+  KV_RETURN_IF_ERROR(env_->OpenFile(path_, Env::OpenMode::kCreateTruncate, &file));
+  std::string header = EncodePageHeader(index_no_, 0, store_id_);
+  KV_RETURN_IF_ERROR(file->Append(header.data(), header.size()));
+  return file->Sync();
+}
+
+Status Page::Open(bool read_only, SequenceNumber durable, std::vector<RecoveredGroup>* groups) {
+  std::unique_lock lock(mu_);
+  read_only_ = read_only;
+  if (!env_->FileExists(path_)) {
+    return Status::Corruption("page file " + PageFileName(index_no_) + " is missing");
+  }
+  std::unique_ptr<File> file;
+  KV_RETURN_IF_ERROR(env_->OpenFile(path_, read_only ? Env::OpenMode::kRead : Env::OpenMode::kAppend,
+                                    &file));
+  char header[kPageHeaderSize];
+  size_t got = 0;
+  KV_RETURN_IF_ERROR(file->Read(0, kPageHeaderSize, header, &got));
+  const std::string name = PageFileName(index_no_);
+  if (got < kPageHeaderSize || std::memcmp(header, kPageMagic, sizeof(kPageMagic)) != 0) {
+    return Status::Corruption(name + ": not a kvfs page file");
+  }
+  if (DecodeFixed32(header + 32) != Crc32(header, 32)) {
+    return Status::Corruption(name + ": page header checksum mismatch");
+  }
+  if (DecodeFixed32(header + 8) > kFormatVersion) {
+    return Status::NotSupported(name + ": page format version " +
+                                std::to_string(DecodeFixed32(header + 8)) + " is newer than " +
+                                std::to_string(kFormatVersion));
+  }
+  if (DecodeFixed32(header + 12) != index_no_ || DecodeFixed64(header + 24) != store_id_) {
+    return Status::Corruption(name + ": page file belongs to another store or page");
+  }
+  generation_ = DecodeFixed64(header + 16);
+  file_ = std::move(file);
+  reserved_end_ = file_->Size();
+  uint64_t valid_end = 0;
+  KV_RETURN_IF_ERROR(LoadLocked(file_->Size(), durable, groups, &valid_end));
+  if (valid_end < file_->Size() && !read_only) KV_RETURN_IF_ERROR(file_->Truncate(valid_end));
+  // What a crashed process wrote may still be only in the page cache: sync before use.
+  dirty_.store(!read_only);
+  return Status::OK();
+}
+
+Status Page::CutAt(uint64_t offset, SequenceNumber durable) {
+  std::unique_lock lock(mu_);
+  std::vector<RecoveredGroup> ignored;
+  uint64_t valid_end = 0;
+  KV_RETURN_IF_ERROR(LoadLocked(offset, durable, &ignored, &valid_end));
+  // A read-only page is not cut; its index simply stops at `offset`.
+  if (!read_only_ && file_->Size() > offset) KV_RETURN_IF_ERROR(file_->Truncate(offset));
+  return Status::OK();
+}
+
+void Page::IndexRecord(std::string_view key, const RecordHeader& h, uint64_t offset,
+                       KeyIndex* index, Counters* c) {
+  IndexEntry entry;
+  entry.offset = offset;
+  entry.sequence = h.sequence;
+  entry.record_size = static_cast<uint32_t>(h.record_size());
+  entry.value_size = h.raw_len;
+  entry.deleted = h.deleted() ? 1 : 0;
+  IndexEntry old;
+  if (index->Upsert(key, entry, &old)) {
+    if (old.deleted) {
+      --c->tombstones;
+    } else {
+      --c->live_keys;
+      c->live_bytes -= old.record_size;
+    }
+  }
+  if (h.deleted()) {
+    ++c->tombstones;
+  } else {
+    ++c->live_keys;
+    c->live_bytes += entry.record_size;
+  }
+  ++c->records;
+  c->raw_value_bytes += h.raw_len;
+  c->stored_value_bytes += h.value_len;
+}
+
+Status Page::LoadLocked(uint64_t limit, SequenceNumber durable, std::vector<RecoveredGroup>* groups,
+                        uint64_t* valid_end) {
+  index_ = std::make_unique<KeyIndex>();
+  counters_ = Counters{};
+  max_sequence_ = 0;
+  uint64_t start = kPageHeaderSize;
+  if (!LoadHintLocked(limit, &start)) {
+    index_ = std::make_unique<KeyIndex>();
+    counters_ = Counters{};
+    max_sequence_ = 0;
+    start = kPageHeaderSize;
+  }
+  *valid_end = start;
+
+  // Records of one batch part are indexed only once the whole part has been read.
+  struct Pending {
+    std::string key;
+    RecordHeader header;
+    uint64_t offset;
+  };
+  std::vector<Pending> group;
+  RecordScanner scanner(*file_, start, limit);
+  for (;;) {
+    RecordScanner::Result result;
+    RecordHeader h;
+    std::string_view record;
+    uint64_t offset = 0;
+    Status s = scanner.Next(&result, &h, &record, &offset);
+    if (!s.ok()) return Status::Corruption(PageFileName(index_no_) + " " + s.message());
+    if (result != RecordScanner::Result::kRecord) break;
+    if (!group.empty() && h.sequence != group.front().header.sequence) {
+      return CorruptionAt(group.front().offset, Status::Corruption("incomplete batch part"));
+    }
+    if (group.empty() && h.sequence <= max_sequence_ && max_sequence_ != 0) {
+      return CorruptionAt(offset, Status::Corruption("sequence number out of order"));
+    }
+    group.push_back(Pending{std::string(record.substr(kRecordHeaderSize, h.key_len)), h, offset});
+    if (group.size() < group.front().header.part_records) continue;
+    for (const Pending& p : group) IndexRecord(p.key, p.header, p.offset, index_.get(), &counters_);
+    max_sequence_ = h.sequence;
+    if (h.sequence > durable) {
+      groups->push_back(RecoveredGroup{h.sequence, group.front().offset, h.batch_pages});
+    }
+    group.clear();
+    *valid_end = scanner.position();
+  }
+  return Status::OK();
+}
+
+Status Page::ReadHeaderLocked(const File& file, uint64_t offset, RecordHeader* header) const {
+  char buf[kRecordHeaderSize];
+  size_t got = 0;
+  KV_RETURN_IF_ERROR(file.Read(offset, kRecordHeaderSize, buf, &got));
+  if (got < kRecordHeaderSize) {
+    return CorruptionAt(offset, Status::Corruption("record header past end of file"));
+  }
+  Status s = DecodeRecordHeader(buf, header);
+  if (!s.ok()) return CorruptionAt(offset, s);
+  return Status::OK();
+}
+
+Status Page::ReadRecordLocked(const File& file, uint64_t offset, uint64_t size,
+                              RecordHeader* header, std::string* record) const {
+  record->resize(size);
+  size_t got = 0;
+  KV_RETURN_IF_ERROR(file.Read(offset, size, record->data(), &got));
+  if (got < size || size < kRecordHeaderSize) {
+    return CorruptionAt(offset, Status::Corruption("record extends past end of file"));
+  }
+  Status s = DecodeRecordHeader(record->data(), header);
+  if (s.ok()) s = VerifyRecordData(*header, *record);
+  if (!s.ok()) return CorruptionAt(offset, s);
+  return Status::OK();
+}
+
+Status Page::ValueFromRecord(const RecordHeader& h, std::string_view record,
+                             std::string* value) const {
+  std::string_view stored = record.substr(kRecordHeaderSize + h.key_len, h.value_len);
+  if (!h.compressed()) {
+    value->assign(stored);
+    return Status::OK();
+  }
+  return DecompressValue(stored, h.raw_len, value);
+}
+
+Status Page::ResolveLocked(std::string_view key, const IndexEntry& entry, SequenceNumber at,
+                           bool* found, RecordHeader* header, uint64_t* offset) {
+  *found = false;
+  uint64_t off = entry.offset;
+  for (;;) {
+    KV_RETURN_IF_ERROR(ReadHeaderLocked(*file_, off, header));
+    if (header->key_len != key.size()) {
+      return CorruptionAt(off, Status::Corruption("version chain leads to another key"));
+    }
+    if (header->sequence <= at) {
+      *found = true;
+      *offset = off;
+      return Status::OK();
+    }
+    if (header->prev == kNoPrev) return Status::OK();
+    if (header->prev >= off) {
+      return CorruptionAt(off, Status::Corruption("version chain points forward"));
+    }
+    off = header->prev;
+  }
+}
+
+Status Page::Get(std::string_view key, SequenceNumber at, std::string* value) {
+  thread_local std::string record;
+  std::shared_lock lock(mu_);
+  const IndexEntry* found_entry = index_->Find(key);
+  if (found_entry == nullptr) return Status::NotFound({});
+  const IndexEntry entry = *found_entry;
+  RecordHeader h;
+  uint64_t offset = entry.offset;
+  uint64_t size = entry.record_size;
+  if (entry.sequence > at) {
+    bool found = false;
+    KV_RETURN_IF_ERROR(ResolveLocked(key, entry, at, &found, &h, &offset));
+    if (!found) return Status::NotFound({});
+    size = h.record_size();
+  } else if (entry.deleted) {
+    return Status::NotFound({});
+  }
+  KV_RETURN_IF_ERROR(ReadRecordLocked(*file_, offset, size, &h, &record));
+  if (h.deleted()) return Status::NotFound({});
+  if (std::string_view(record).substr(kRecordHeaderSize, h.key_len) != key) {
+    return CorruptionAt(offset, Status::Corruption("index points to another key"));
+  }
+  Status s = ValueFromRecord(h, record, value);
+  if (!s.ok()) return CorruptionAt(offset, s);
+  return Status::OK();
+}
+
+Status Page::Versions(std::string_view key, std::vector<VersionInfo>* versions) {
+  versions->clear();
+  std::shared_lock lock(mu_);
+  const IndexEntry* entry = index_->Find(key);
+  if (entry == nullptr) return Status::OK();
+  uint64_t off = entry->offset;
+  while (off != kNoPrev) {
+    RecordHeader h;
+    KV_RETURN_IF_ERROR(ReadHeaderLocked(*file_, off, &h));
+    versions->push_back(VersionInfo{h.sequence, h.time_ns, h.deleted() ? 0 : h.raw_len, h.deleted()});
+    if (h.prev != kNoPrev && h.prev >= off) {
+      return CorruptionAt(off, Status::Corruption("version chain points forward"));
+    }
+    off = h.prev;
+  }
+  return Status::OK();
+}
+
+Status Page::Scan(std::string_view prefix, std::string_view start, bool exclusive,
+                  SequenceNumber at, size_t max_items, size_t max_bytes,
+                  std::vector<ScanItem>* items, bool* exhausted) {
+  thread_local std::string record;
+  std::shared_lock lock(mu_);
+  Status status;
+  size_t bytes = 0;
+  *exhausted = true;
+  if (start < prefix) {
+    start = prefix;
+    exclusive = false;
+  }
+  index_->ScanFrom(start, exclusive, [&](std::string_view key, const IndexEntry& entry) {
+    if (key.substr(0, prefix.size()) != prefix) return false;
+    if (items->size() >= max_items || bytes >= max_bytes) {
+      *exhausted = false;
+      return false;
+    }
+    RecordHeader h;
+    uint64_t offset = entry.offset;
+    uint64_t size = entry.record_size;
+    if (entry.sequence > at) {
+      bool found = false;
+      status = ResolveLocked(key, entry, at, &found, &h, &offset);
+      if (!status.ok()) return false;
+      if (!found || h.deleted()) return true;
+      size = h.record_size();
+    } else if (entry.deleted) {
+      return true;
+    }
+    status = ReadRecordLocked(*file_, offset, size, &h, &record);
+    if (!status.ok()) return false;
+    ScanItem item{std::string(key), {}, h.sequence};
+    status = ValueFromRecord(h, record, &item.value);
+    if (!status.ok()) return false;
+    bytes += item.key.size() + item.value.size();
+    items->push_back(std::move(item));
+    return true;
+  });
+  return status;
+}
+
+Status Page::ReserveLocked(uint64_t bytes) {
+  const uint64_t end = file_->Size();
+  if (end + bytes <= reserved_end_) return Status::OK();
+  const uint64_t len = std::max(bytes, kReserveChunk);
+  KV_RETURN_IF_ERROR(file_->Reserve(end, len));
+  reserved_end_ = end + len;
+  return Status::OK();
+}
+
+Status Page::AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns,
+                          uint32_t batch_pages) {
+  part->base_offset = file_->Size();
+  // Later records of the same key in this part chain to the earlier ones.
+  std::unordered_map<std::string_view, uint64_t> in_part;
+  const bool use_map = part->recs.size() > 16;
+  for (size_t i = 0; i < part->recs.size(); ++i) {
+    PagePart::Rec& rec = part->recs[i];
+    uint64_t prev = kNoPrev;
+    bool in_batch = false;
+    if (use_map) {
+      auto it = in_part.find(rec.key);
+      if (it != in_part.end()) {
+        prev = it->second;
+        in_batch = true;
+      }
+      in_part[rec.key] = part->base_offset + rec.offset_in_buf;
+    } else {
+      for (size_t j = i; j-- > 0;) {
+        if (part->recs[j].key == rec.key) {
+          prev = part->base_offset + part->recs[j].offset_in_buf;
+          in_batch = true;
+          break;
+        }
+      }
+    }
+    if (!in_batch) {
+      const IndexEntry* e = index_->Find(rec.key);
+      if (e != nullptr) prev = e->offset;
+    }
+    rec.header.sequence = seq;
+    rec.header.time_ns = time_ns;
+    rec.header.prev = prev;
+    rec.header.part_records = static_cast<uint32_t>(part->recs.size());
+    rec.header.batch_pages = batch_pages;
+    EncodeRecordHeader(rec.header, part->buf.data() + rec.offset_in_buf);
+  }
+  return file_->Append(part->buf.data(), part->buf.size());
+}
+
+void Page::ApplyLocked(const PagePart& part) {
+  for (const PagePart::Rec& rec : part.recs) {
+    IndexRecord(rec.key, rec.header, part.base_offset + rec.offset_in_buf, index_.get(),
+                &counters_);
+  }
+  if (!part.recs.empty()) max_sequence_ = part.recs.back().header.sequence;
+  dirty_.store(true, std::memory_order_release);
+}
+
+Status Page::RollbackLocked(uint64_t end) { return file_->Truncate(end); }
+
+Status Page::SyncIfDirty() {
+  if (!dirty_.exchange(false, std::memory_order_acq_rel)) return Status::OK();
+  std::shared_ptr<File> file;
+  {
+    std::shared_lock lock(mu_);
+    file = file_;
+  }
+  Status s = file->Sync();
+  if (!s.ok()) dirty_.store(true, std::memory_order_release);
+  return s;
+}
+
+Status Page::TrimReservation() {
+  std::unique_lock lock(mu_);
+  if (reserved_end_ <= file_->Size()) return Status::OK();
+  // Truncating to the current length frees the blocks fallocate reserved past it.
+  KV_RETURN_IF_ERROR(file_->Truncate(file_->Size()));
+  reserved_end_ = file_->Size();
+  return Status::OK();
+}
+
+Page::End Page::CaptureEnd() {
+  std::shared_lock lock(mu_);
+  return End{generation_, file_->Size(), max_sequence_};
+}
+
+void Page::SetDurableEnd(uint64_t generation, uint64_t offset) {
+  std::unique_lock lock(mu_);
+  if (generation == generation_) durable_end_ = std::max(durable_end_, offset);
+}
+
+ShardStats Page::Stats() {
+  std::shared_lock lock(mu_);
+  ShardStats s;
+  s.live_keys = counters_.live_keys;
+  s.tombstones = counters_.tombstones;
+  s.records = counters_.records;
+  s.file_bytes = file_->Size();
+  s.live_bytes = counters_.live_bytes;
+  s.garbage_bytes = s.file_bytes - std::min(s.file_bytes, counters_.live_bytes + kPageHeaderSize);
+  s.raw_value_bytes = counters_.raw_value_bytes;
+  s.stored_value_bytes = counters_.stored_value_bytes;
+  s.compactions = compactions_;
+  return s;
+}
+
+size_t Page::IndexMemory() {
+  std::shared_lock lock(mu_);
+  return index_->MemoryUsage();
+}
+
+uint64_t Page::CompactableGarbage() {
+  ShardStats s = Stats();
+  std::shared_lock lock(mu_);
+  return s.garbage_bytes > garbage_after_compaction_ ? s.garbage_bytes - garbage_after_compaction_
+                                                     : 0;
+}
+
+}  // namespace kv

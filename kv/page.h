@@ -1,0 +1,174 @@
+// Page: one append-only page file of checksummed records and its in-memory KeyIndex.
+//
+// Locking: mu_ (a shared_mutex) guards the index, the file pointer and the counters.
+// Readers hold it shared while they read the file, writers hold it exclusively while they
+// append and index. PageStore locks the pages of a batch in ascending page order; nothing
+// else ever holds two page locks. compact_mu_ serializes compactions of this page and is
+// taken before mu_.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "kv/env.h"
+#include "kv/key_index.h"
+#include "kv/record.h"
+#include "kv/store.h"
+
+namespace kv {
+
+// Records of one batch destined for one page, encoded outside the page lock. Append fills
+// in the fields only known under the lock (sequence, time, prev, batch framing).
+struct PagePart {
+  struct Rec {
+    size_t offset_in_buf;
+    std::string_view key;  // points into the caller's WriteBatch
+    RecordHeader header;   // type, flags, raw_len, data_crc, lengths set
+  };
+  uint32_t page = 0;
+  std::string buf;  // the records back to back, headers not yet encoded
+  std::vector<Rec> recs;
+  uint64_t raw_value_bytes = 0;
+  uint64_t stored_value_bytes = 0;
+  uint64_t base_offset = 0;  // set by Append: the file offset of buf[0]
+};
+
+// A record group (one batch part) found by recovery above the durable watermark.
+struct RecoveredGroup {
+  SequenceNumber sequence;
+  uint64_t offset;  // of the group's first record
+  uint32_t batch_pages;
+};
+
+class Page {
+ public:
+  Page(Env* env, std::string dir, uint32_t index, uint64_t store_id);
+  Page(const Page&) = delete;
+  Page& operator=(const Page&) = delete;
+
+  // Writes a new, empty page file and syncs it.
+  Status Create();
+  // Opens the page file and builds the index (from the hint file when it is current, then
+  // the records after it). A torn tail is cut off (left alone when read_only). Appends to
+  // *groups every batch part whose sequence is above `durable`.
+  Status Open(bool read_only, SequenceNumber durable, std::vector<RecoveredGroup>* groups);
+  // Drops every record at or after `offset` (recovery found them to belong to an
+  // incomplete batch or to follow a lost write) and rebuilds the index.
+  Status CutAt(uint64_t offset, SequenceNumber durable);
+
+  // ---- Reads; each takes mu_ shared. ----
+  // The value of key as of sequence `at`. NotFound when absent or deleted.
+  Status Get(std::string_view key, SequenceNumber at, std::string* value);
+  Status Versions(std::string_view key, std::vector<VersionInfo>* versions);
+  struct ScanItem {
+    std::string key;
+    std::string value;
+    SequenceNumber sequence;
+  };
+  // Appends to *items the live keys as of `at` that start with `prefix` and come after
+  // `start` (at or after it unless `exclusive`), stopping after max_items or max_bytes.
+  // *exhausted says whether the scan reached the end of the prefix.
+  Status Scan(std::string_view prefix, std::string_view start, bool exclusive, SequenceNumber at,
+              size_t max_items, size_t max_bytes, std::vector<ScanItem>* items, bool* exhausted);
+
+  // ---- Writes: PageStore holds mu() exclusively around these. ----
+  std::shared_mutex& mu() { return mu_; }
+  // REQUIRES: mu_ held exclusively. Makes sure `bytes` more can be appended without ENOSPC.
+  Status ReserveLocked(uint64_t bytes);
+  // REQUIRES: mu_ held exclusively. Encodes the headers and appends part.buf.
+  Status AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns, uint32_t batch_pages);
+  // REQUIRES: mu_ held exclusively, AppendLocked succeeded. Indexes the appended records.
+  void ApplyLocked(const PagePart& part);
+  // REQUIRES: mu_ held exclusively. Cuts a failed append back to `end`.
+  Status RollbackLocked(uint64_t end);
+  uint64_t EndLocked() const { return file_->Size(); }
+
+  // Gives back the disk space reserved past the end of the file (on close).
+  Status TrimReservation();
+  // fdatasync when anything was appended since the last sync. Safe without mu_.
+  Status SyncIfDirty();
+  bool dirty() const { return dirty_.load(std::memory_order_acquire); }
+
+  // The page's end and newest sequence number, for advancing the durable watermark.
+  struct End {
+    uint64_t generation;
+    uint64_t offset;
+    SequenceNumber max_sequence;
+  };
+  End CaptureEnd();
+  // Records that everything before `offset` (in file generation `generation`) is at or
+  // below the durable watermark. Compaction rewrites only that part.
+  void SetDurableEnd(uint64_t generation, uint64_t offset);
+
+  // Rewrites the durable part of the page keeping what `policy` and the live snapshots
+  // keep, and copies the rest as it is. Reads and writes go on meanwhile.
+  Status Compact(const RetentionPolicy& policy, const std::vector<SequenceNumber>& snapshots);
+  // Writes the index snapshot (hint file), when the whole page is durable.
+  Status WriteHint();
+
+  ShardStats Stats();
+  size_t IndexMemory();
+  // Bytes superseded since the last compaction (what compaction could reclaim).
+  uint64_t CompactableGarbage();
+  const std::string& path() const { return path_; }
+  uint32_t index() const { return index_no_; }
+
+ private:
+  struct Counters {
+    uint64_t records = 0;
+    uint64_t live_keys = 0;
+    uint64_t tombstones = 0;
+    uint64_t live_bytes = 0;
+    uint64_t raw_value_bytes = 0;
+    uint64_t stored_value_bytes = 0;
+  };
+
+  // Loads the hint (if current) and scans records up to `limit`. Sets *valid_end to the end
+  // of the last whole record group. REQUIRES: mu_ held exclusively (or not yet shared).
+  Status LoadLocked(uint64_t limit, SequenceNumber durable, std::vector<RecoveredGroup>* groups,
+                    uint64_t* valid_end);
+  bool LoadHintLocked(uint64_t file_size, uint64_t* covered);
+  static void IndexRecord(std::string_view key, const RecordHeader& h, uint64_t offset,
+                          KeyIndex* index, Counters* counters);
+  // Reads and verifies the whole record at offset. REQUIRES: mu_ held (either way).
+  Status ReadRecordLocked(const File& file, uint64_t offset, uint64_t size, RecordHeader* header,
+                          std::string* record) const;
+  Status ReadHeaderLocked(const File& file, uint64_t offset, RecordHeader* header) const;
+  Status ValueFromRecord(const RecordHeader& h, std::string_view record, std::string* value) const;
+  // The version of `key` visible at `at`, following the on-disk chain from `entry`.
+  // Returns false in *found when none.
+  Status ResolveLocked(std::string_view key, const IndexEntry& entry, SequenceNumber at,
+                       bool* found, RecordHeader* header, uint64_t* offset);
+  Status CorruptionAt(uint64_t offset, const Status& what) const;
+  std::string HintPath() const;
+
+  Env* const env_;
+  const std::string dir_;
+  const std::string path_;
+  const uint32_t index_no_;
+  const uint64_t store_id_;
+
+  std::mutex compact_mu_;  // taken before mu_
+  mutable std::shared_mutex mu_;
+  std::shared_ptr<File> file_;  // GUARDED_BY(mu_); copied out by SyncIfDirty
+  uint64_t generation_ = 0;     // GUARDED_BY(mu_)
+  std::unique_ptr<KeyIndex> index_;  // GUARDED_BY(mu_)
+  Counters counters_;           // GUARDED_BY(mu_)
+  SequenceNumber max_sequence_ = 0;  // GUARDED_BY(mu_)
+  uint64_t compactions_ = 0;         // GUARDED_BY(mu_)
+  uint64_t garbage_after_compaction_ = 0;  // GUARDED_BY(mu_)
+  uint64_t reserved_end_ = 0;              // GUARDED_BY(mu_): fallocated up to here
+  uint64_t durable_end_ = 0;               // GUARDED_BY(mu_): records before it are durable
+  std::atomic<bool> dirty_{false};
+  bool read_only_ = false;
+};
+
+std::string PageFileName(uint32_t index);
+
+}  // namespace kv

@@ -1,0 +1,346 @@
+// Page compaction (copy what the retention rules keep into a new file, then swap it in) and
+// hint files (index snapshots that make reopening fast).
+#include <algorithm>
+#include <cstdio>
+
+#include "kv/coding.h"
+#include "kv/page.h"
+#include "kv/record_scanner.h"
+
+namespace kv {
+
+using namespace format;
+
+std::string EncodePageHeader(uint32_t index, uint64_t generation, uint64_t store_id);
+
+namespace {
+
+constexpr size_t kCopyBuffer = 1 << 20;
+
+// Hint layout: magic, version u32, page u32, generation u64, store_id u64, covered u64,
+// records u64, raw_value_bytes u64, stored_value_bytes u64, compactions u64,
+// max_sequence u64, entry count u64, entries, crc32 u32 of everything before it.
+// Entry: key_len u16, key, offset u64, sequence u64, record_size u32, value_size u32 whose
+// top bit marks a tombstone.
+constexpr size_t kHintHeaderSize = 8 + 4 + 4 + 8 * 9;
+
+// One version of a key as found by walking its chain.
+struct ChainVersion {
+  VersionInfo info;
+  uint64_t offset;
+  uint64_t size;
+};
+
+// A record compaction copies.
+struct KeptRecord {
+  uint64_t old_offset;
+  uint64_t size;
+  int64_t older;  // index of the key's next older kept record, or -1
+  uint64_t new_offset = 0;
+};
+
+// Buffers appends to a file.
+class BufferedAppender {
+ public:
+  explicit BufferedAppender(File* file) : file_(file) {}
+  Status Add(std::string_view data) {
+    buf_.append(data);
+    return buf_.size() >= kCopyBuffer ? Flush() : Status::OK();
+  }
+  Status Flush() {
+    Status s = file_->Append(buf_.data(), buf_.size());
+    buf_.clear();
+    return s;
+  }
+
+ private:
+  File* file_;
+  std::string buf_;
+};
+
+}  // namespace
+
+std::string Page::HintPath() const {
+  char name[32];
+  std::snprintf(name, sizeof(name), "page-%04u.hint", index_no_);
+  return dir_ + "/" + name;
+}
+
+// REQUIRES: mu_ held. Encodes the index as it stands at `covered`.
+static std::string EncodeHint(uint32_t page, uint64_t generation, uint64_t store_id,
+                              uint64_t covered, uint64_t records, uint64_t raw, uint64_t stored,
+                              uint64_t compactions, SequenceNumber max_seq, const KeyIndex& index) {
+  std::string out(kHintMagic, sizeof(kHintMagic));
+  PutFixed32(&out, kFormatVersion);
+  PutFixed32(&out, page);
+  PutFixed64(&out, generation);
+  PutFixed64(&out, store_id);
+  PutFixed64(&out, covered);
+  PutFixed64(&out, records);
+  PutFixed64(&out, raw);
+  PutFixed64(&out, stored);
+  PutFixed64(&out, compactions);
+  PutFixed64(&out, max_seq);
+  PutFixed64(&out, index.size());
+  index.ScanFrom({}, false, [&](std::string_view key, const IndexEntry& e) {
+    PutFixed16(&out, static_cast<uint16_t>(key.size()));
+    out.append(key);
+    PutFixed64(&out, e.offset);
+    PutFixed64(&out, e.sequence);
+    PutFixed32(&out, e.record_size);
+    PutFixed32(&out, e.value_size | (e.deleted ? 0x80000000u : 0));
+    return true;
+  });
+  PutFixed32(&out, Crc32(out.data(), out.size()));
+  return out;
+}
+
+bool Page::LoadHintLocked(uint64_t file_size, uint64_t* covered) {
+  std::string data;
+  if (!env_->FileExists(HintPath()) || !ReadWholeFile(env_, HintPath(), &data).ok()) return false;
+  if (data.size() < kHintHeaderSize + 4 ||
+      std::string_view(data).substr(0, sizeof(kHintMagic)) !=
+          std::string_view(kHintMagic, sizeof(kHintMagic)) ||
+      Crc32(data.data(), data.size() - 4) != DecodeFixed32(data.data() + data.size() - 4)) {
+    return false;
+  }
+  Decoder d(data.data() + sizeof(kHintMagic), data.size() - sizeof(kHintMagic) - 4);
+  uint32_t version = 0, page = 0;
+  uint64_t generation = 0, store_id = 0, count = 0, compactions = 0, max_seq = 0;
+  Counters c;
+  if (!d.GetFixed32(&version) || !d.GetFixed32(&page) || !d.GetFixed64(&generation) ||
+      !d.GetFixed64(&store_id) || !d.GetFixed64(covered) || !d.GetFixed64(&c.records) ||
+      !d.GetFixed64(&c.raw_value_bytes) || !d.GetFixed64(&c.stored_value_bytes) ||
+      !d.GetFixed64(&compactions) || !d.GetFixed64(&max_seq) || !d.GetFixed64(&count)) {
+    return false;
+  }
+  if (version != kFormatVersion || page != index_no_ || generation != generation_ ||
+      store_id != store_id_ || *covered < kPageHeaderSize || *covered > file_size) {
+    return false;
+  }
+  std::string key;
+  for (uint64_t i = 0; i < count; ++i) {
+    uint16_t key_len = 0;
+    uint32_t size_and_flag = 0;
+    IndexEntry e;
+    uint64_t offset = 0, seq = 0;
+    uint32_t record_size = 0;
+    if (!d.GetFixed16(&key_len) || !d.GetBytes(key_len, &key) || !d.GetFixed64(&offset) ||
+        !d.GetFixed64(&seq) || !d.GetFixed32(&record_size) || !d.GetFixed32(&size_and_flag)) {
+      return false;
+    }
+    e.offset = offset;
+    e.sequence = seq;
+    e.record_size = record_size;
+    e.value_size = size_and_flag & 0x7fffffffu;
+    e.deleted = (size_and_flag >> 31) != 0;
+    index_->Upsert(key, e, nullptr);
+    if (e.deleted) {
+      ++c.tombstones;
+    } else {
+      ++c.live_keys;
+      c.live_bytes += record_size;
+    }
+  }
+  counters_ = c;
+  compactions_ = compactions;
+  max_sequence_ = max_seq;
+  return true;
+}
+
+Status Page::WriteHint() {
+  std::string hint;
+  {
+    std::shared_lock lock(mu_);
+    if (durable_end_ != file_->Size()) return Status::OK();  // the next close writes it
+    hint = EncodeHint(index_no_, generation_, store_id_, file_->Size(), counters_.records,
+                      counters_.raw_value_bytes, counters_.stored_value_bytes, compactions_,
+                      max_sequence_, *index_);
+  }
+  return WriteFileAtomically(env_, HintPath(), hint);
+}
+
+Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNumber>& snapshots) {
+  std::lock_guard compact_lock(compact_mu_);
+  if (read_only_) return Status::InvalidArgument("store is open read-only");
+
+  // 1. Take the page's state at end offset E. Everything below E is immutable.
+  std::shared_ptr<File> old_file;
+  uint64_t end = 0;
+  uint64_t generation = 0;
+  std::vector<std::pair<std::string, IndexEntry>> keys;
+  {
+    std::shared_lock lock(mu_);
+    old_file = file_;
+    end = durable_end_;
+    generation = generation_ + 1;
+    keys.reserve(index_->size());
+    index_->ScanFrom({}, false, [&](std::string_view key, const IndexEntry& e) {
+      keys.emplace_back(std::string(key), e);
+      return true;
+    });
+  }
+
+  // 2. Walk each key's versions and choose what to keep. Runs without mu_.
+  std::vector<KeptRecord> kept;
+  std::vector<std::pair<size_t, size_t>> newest_kept;  // (key index, kept index)
+  std::vector<ChainVersion> chain;
+  std::vector<VersionInfo> infos;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    chain.clear();
+    for (uint64_t off = keys[k].second.offset; off != kNoPrev;) {
+      RecordHeader h;
+      KV_RETURN_IF_ERROR(ReadHeaderLocked(*old_file, off, &h));
+      if (h.prev != kNoPrev && h.prev >= off) {
+        return CorruptionAt(off, Status::Corruption("version chain points forward"));
+      }
+      if (off < end) {  // later versions are not yet durable: copied with the tail below
+        chain.push_back(ChainVersion{
+            VersionInfo{h.sequence, h.time_ns, h.deleted() ? 0 : h.raw_len, h.deleted()}, off,
+            h.record_size()});
+      }
+      off = h.prev;
+    }
+    if (chain.empty()) continue;
+    infos.clear();
+    for (const ChainVersion& v : chain) infos.push_back(v.info);
+    std::vector<bool> keep(chain.size(), false);
+    policy.Select(keys[k].first, infos, &keep);
+    keep.resize(chain.size());
+    if (!chain[0].info.deleted) keep[0] = true;
+    for (SequenceNumber snap : snapshots) {
+      for (size_t i = 0; i < chain.size(); ++i) {
+        if (chain[i].info.sequence <= snap) {
+          keep[i] = true;
+          break;
+        }
+      }
+    }
+    // Keeping an older version under a dropped newest one would bring it back to life.
+    if (std::find(keep.begin() + 1, keep.end(), true) != keep.end()) keep[0] = true;
+    int64_t older = -1;
+    for (size_t i = chain.size(); i-- > 0;) {
+      if (!keep[i]) continue;
+      kept.push_back(KeptRecord{chain[i].offset, chain[i].size, older});
+      older = static_cast<int64_t>(kept.size() - 1);
+    }
+    if (older >= 0) newest_kept.emplace_back(k, static_cast<size_t>(older));
+  }
+
+  // 3. Copy the kept records in their original (sequence) order into a new file.
+  const std::string tmp_path = path_ + ".compact";
+  std::unique_ptr<File> new_file;
+  KV_RETURN_IF_ERROR(env_->OpenFile(tmp_path, Env::OpenMode::kCreateTruncate, &new_file));
+  auto fail = [&](Status s) {
+    new_file.reset();
+    env_->RemoveFile(tmp_path).IgnoreError();
+    return s;
+  };
+  std::vector<size_t> order(kept.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return kept[a].old_offset < kept[b].old_offset; });
+  uint64_t total = kPageHeaderSize;
+  for (size_t i : order) {
+    kept[i].new_offset = total;
+    total += kept[i].size;
+  }
+  Status s = new_file->Reserve(0, total);
+  if (!s.ok()) return fail(s);
+  BufferedAppender out(new_file.get());
+  s = out.Add(EncodePageHeader(index_no_, generation, store_id_));
+  if (!s.ok()) return fail(s);
+  auto new_index = std::make_unique<KeyIndex>();
+  Counters counters;
+  SequenceNumber max_seq = 0;
+  std::string record;
+  for (size_t i : order) {
+    RecordHeader h;
+    s = ReadRecordLocked(*old_file, kept[i].old_offset, kept[i].size, &h, &record);
+    if (!s.ok()) return fail(s);
+    h.prev = kept[i].older >= 0 ? kept[static_cast<size_t>(kept[i].older)].new_offset : kNoPrev;
+    h.part_records = 1;  // everything here is below the durable watermark: no framing needed
+    h.batch_pages = 1;
+    EncodeRecordHeader(h, record.data());
+    max_seq = std::max(max_seq, h.sequence);
+    counters.records++;
+    counters.raw_value_bytes += h.raw_len;
+    counters.stored_value_bytes += h.value_len;
+    s = out.Add(record);
+    if (!s.ok()) return fail(s);
+  }
+  // Index the newest kept version of each key, in key order.
+  for (auto [k, idx] : newest_kept) {
+    RecordHeader h;
+    s = ReadHeaderLocked(*old_file, kept[idx].old_offset, &h);
+    if (!s.ok()) return fail(s);
+    Counters ignored;
+    h.prev = kNoPrev;
+    IndexRecord(keys[k].first, h, kept[idx].new_offset, new_index.get(), &ignored);
+    if (h.deleted()) {
+      ++counters.tombstones;
+    } else {
+      ++counters.live_keys;
+      counters.live_bytes += kept[idx].size;
+    }
+  }
+  s = out.Flush();
+  if (s.ok()) s = new_file->Sync();
+  if (!s.ok()) return fail(s);
+  const uint64_t compacted_end = new_file->Size();
+  uint64_t compactions = 0;
+  {
+    std::shared_lock lock(mu_);
+    compactions = compactions_ + 1;
+  }
+  // The hint covers only the compacted part: everything in it is durable. It names the new
+  // generation, so until the rename below it does not match the page and is ignored.
+  s = WriteFileAtomically(env_, HintPath(),
+                          EncodeHint(index_no_, generation, store_id_, compacted_end,
+                                     counters.records, counters.raw_value_bytes,
+                                     counters.stored_value_bytes, compactions, max_seq, *new_index));
+  if (!s.ok()) return fail(s);
+
+  // 4. Under the lock, copy what was appended meanwhile, then swap the files.
+  std::unique_lock lock(mu_);
+  RecordScanner tail(*file_, end, file_->Size());
+  for (;;) {
+    RecordScanner::Result result;
+    RecordHeader h;
+    std::string_view rec;
+    uint64_t offset = 0;
+    s = tail.Next(&result, &h, &rec, &offset);
+    if (!s.ok()) return fail(CorruptionAt(end, s));
+    if (result != RecordScanner::Result::kRecord) break;
+    std::string_view key = rec.substr(kRecordHeaderSize, h.key_len);
+    const IndexEntry* e = new_index->Find(key);
+    h.prev = e != nullptr ? e->offset : kNoPrev;
+    record.assign(rec);
+    EncodeRecordHeader(h, record.data());
+    uint64_t new_offset = compacted_end + (offset - end);
+    IndexRecord(key, h, new_offset, new_index.get(), &counters);
+    max_seq = std::max(max_seq, h.sequence);
+    s = out.Add(record);
+    if (!s.ok()) return fail(s);
+  }
+  s = out.Flush();
+  if (s.ok()) s = new_file->Sync();
+  if (s.ok()) s = env_->Rename(tmp_path, path_);
+  if (!s.ok()) return fail(s);
+  // Past the rename the new file is the page; a failed directory sync only risks that a
+  // crash brings back the old file, which holds the same data.
+  Status dir_status = env_->SyncDir(dir_);
+  file_ = std::move(new_file);
+  index_ = std::move(new_index);
+  counters_ = counters;
+  generation_ = generation;
+  max_sequence_ = max_seq;
+  compactions_ = compactions;
+  reserved_end_ = file_->Size();
+  durable_end_ = compacted_end + (durable_end_ > end ? durable_end_ - end : 0);
+  const uint64_t live = counters_.live_bytes + kPageHeaderSize;
+  garbage_after_compaction_ = file_->Size() > live ? file_->Size() - live : 0;
+  return dir_status;
+}
+
+}  // namespace kv

@@ -1,0 +1,534 @@
+// PageStore: opening and recovery, batched writes with group commit, reads, compaction and
+// the background thread. The iterator is in store_iterator.cc.
+#include "kv/page_store.h"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <random>
+
+#include "kv/format.h"
+
+namespace kv {
+
+using namespace format;
+
+namespace {
+
+uint64_t NowNs() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// Runs f(i) for i in [0, n) on up to `threads` threads (the caller's included).
+void ParallelFor(size_t n, size_t threads, const std::function<void(size_t)>& f) {
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t i; (i = next.fetch_add(1)) < n;) f(i);
+  };
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < std::min(n, threads); ++t) pool.emplace_back(work);
+  work();
+  for (std::thread& t : pool) t.join();
+}
+
+class StoreSnapshot final : public Snapshot {
+ public:
+  StoreSnapshot(std::shared_ptr<SnapshotList> list, SequenceNumber seq)
+      : list_(std::move(list)), seq_(list_->Add(seq)) {}
+  ~StoreSnapshot() override { list_->Remove(seq_); }
+  SequenceNumber sequence() const override { return seq_; }
+
+ private:
+  std::shared_ptr<SnapshotList> list_;
+  const SequenceNumber seq_;
+};
+
+constexpr auto kWatermarkInterval = std::chrono::seconds(5);
+
+}  // namespace
+
+SequenceNumber SnapshotList::Add(SequenceNumber seq) {
+  std::lock_guard lock(mu_);
+  seqs_.insert(seq);
+  return seq;
+}
+
+void SnapshotList::Remove(SequenceNumber seq) {
+  std::lock_guard lock(mu_);
+  seqs_.erase(seqs_.find(seq));
+}
+
+std::vector<SequenceNumber> SnapshotList::Sequences() {
+  std::lock_guard lock(mu_);
+  return std::vector<SequenceNumber>(seqs_.begin(), seqs_.end());
+}
+
+std::unique_ptr<Iterator> NewStoreIterator(PageStore* store, std::shared_ptr<const Snapshot> pin,
+                                           SequenceNumber at, std::string_view prefix);
+
+Status OpenPageStore(const Options& options, const std::string& dir, std::unique_ptr<Store>* store) {
+  return PageStore::Open(options, dir, store);
+}
+
+Status DestroyPageStore(const std::string& dir, Env* env) {
+  if (env == nullptr) env = Env::Default();
+  std::vector<std::string> names;
+  KV_RETURN_IF_ERROR(env->ListDir(dir, &names));
+  for (const std::string& name : names) {
+    if (name == kSuperblockFile || name == kLockFile || name.rfind("page-", 0) == 0 ||
+        name.rfind(std::string(kSuperblockFile) + ".", 0) == 0) {
+      KV_RETURN_IF_ERROR(env->RemoveFile(dir + "/" + name));
+    }
+  }
+  return env->SyncDir(dir);
+}
+
+PageStore::PageStore(const Options& options, std::string dir)
+    : options_(options),
+      dir_(std::move(dir)),
+      env_(options.env != nullptr ? options.env : Env::Default()),
+      sharder_holder_(options.sharder) {
+  sharder_ = sharder_holder_ ? sharder_holder_.get() : WholeKeySharder();
+  compression_.level = options.compression_level;
+  compression_.min_size = options.compression_min_size;
+  retention_ = options.retention ? options.retention : KeepLatestPolicy();
+}
+
+Status PageStore::Open(const Options& options, const std::string& dir,
+                       std::unique_ptr<Store>* store) {
+  if (options.compression_level < 0 || options.compression_level > 9) {
+    return Status::InvalidArgument("compression level must be 0..9");
+  }
+  std::unique_ptr<PageStore> s(new PageStore(options, dir));
+  KV_RETURN_IF_ERROR(s->Recover());
+  if (!options.read_only) s->bg_thread_ = std::thread([p = s.get()] { p->BackgroundLoop(); });
+  *store = std::move(s);
+  return Status::OK();
+}
+
+Status PageStore::CreateNew() {
+  if (options_.page_count == 0 || options_.page_count > 65536) {
+    return Status::InvalidArgument("page count must be 1..65536");
+  }
+  std::random_device rd;
+  superblock_.format_version = kFormatVersion;
+  superblock_.page_count = options_.page_count;
+  superblock_.store_id = (static_cast<uint64_t>(rd()) << 32) ^ rd() ^ NowNs();
+  superblock_.durable_sequence = 0;
+  superblock_.created_ns = NowNs();
+  superblock_.sharder_name = sharder_->Name();
+  // Page files first, the superblock last: a store without a superblock is not a store yet.
+  for (uint32_t i = 0; i < superblock_.page_count; ++i) {
+    Page page(env_, dir_, i, superblock_.store_id);
+    KV_RETURN_IF_ERROR(page.Create());
+  }
+  KV_RETURN_IF_ERROR(env_->SyncDir(dir_));
+  return WriteSuperblock(env_, dir_, superblock_);
+}
+
+Status PageStore::Recover() {
+  if (!env_->FileExists(dir_)) {
+    if (!options_.create_if_missing || options_.read_only) {
+      return Status::NotFound("no kvfs store at " + dir_);
+    }
+    KV_RETURN_IF_ERROR(env_->CreateDir(dir_));
+  }
+  if (!options_.read_only) KV_RETURN_IF_ERROR(env_->LockFile(dir_ + "/" + kLockFile, &lock_));
+  const std::string sb_path = dir_ + "/" + kSuperblockFile;
+  if (!env_->FileExists(sb_path)) {
+    if (!options_.create_if_missing || options_.read_only) {
+      return Status::NotFound("no kvfs store at " + dir_ + " (no SUPERBLOCK)");
+    }
+    KV_RETURN_IF_ERROR(CreateNew());
+  } else {
+    if (options_.error_if_exists) return Status::InvalidArgument("a store exists at " + dir_);
+    KV_RETURN_IF_ERROR(ReadSuperblock(env_, dir_, &superblock_));
+    if (superblock_.sharder_name != sharder_->Name()) {
+      return Status::InvalidArgument("store at " + dir_ + " was created with sharder '" +
+                                     superblock_.sharder_name + "', opened with '" +
+                                     sharder_->Name() + "'");
+    }
+  }
+  if (!options_.read_only) {
+    // Leftovers of an interrupted compaction or atomic file write.
+    std::vector<std::string> names;
+    KV_RETURN_IF_ERROR(env_->ListDir(dir_, &names));
+    for (const std::string& name : names) {
+      if (name.ends_with(".compact") || name.ends_with(".tmp")) {
+        KV_RETURN_IF_ERROR(env_->RemoveFile(dir_ + "/" + name));
+      }
+    }
+  }
+  for (uint32_t i = 0; i < superblock_.page_count; ++i) {
+    pages_.push_back(std::make_unique<Page>(env_, dir_, i, superblock_.store_id));
+  }
+  std::vector<std::vector<RecoveredGroup>> groups(pages_.size());
+  KV_RETURN_IF_ERROR(OpenPages(&groups));
+  KV_RETURN_IF_ERROR(CutAfterLostWrites(groups));
+
+  SequenceNumber last = superblock_.durable_sequence;
+  for (auto& page : pages_) last = std::max(last, page->CaptureEnd().max_sequence);
+  next_sequence_.store(last + 1);
+  published_.store(last);
+  synced_ = 0;
+  if (options_.read_only) return Status::OK();
+  // Whatever survived recovery (pages open dirty) becomes durable before it is relied upon.
+  return PersistWatermark();
+}
+
+Status PageStore::OpenPages(std::vector<std::vector<RecoveredGroup>>* groups) {
+  std::vector<Status> results(pages_.size());
+  const size_t threads = std::max(1u, std::thread::hardware_concurrency());
+  ParallelFor(pages_.size(), threads, [&](size_t i) {
+    results[i] = pages_[i]->Open(options_.read_only, superblock_.durable_sequence, &(*groups)[i]);
+  });
+  for (const Status& s : results) KV_RETURN_IF_ERROR(s);
+  return Status::OK();
+}
+
+Status PageStore::CutAfterLostWrites(const std::vector<std::vector<RecoveredGroup>>& groups) {
+  // sequence -> (parts found, parts expected)
+  std::map<SequenceNumber, std::pair<uint32_t, uint32_t>> parts;
+  for (const auto& page_groups : groups) {
+    for (const RecoveredGroup& g : page_groups) {
+      auto& p = parts[g.sequence];
+      p.first++;
+      p.second = g.batch_pages;
+    }
+  }
+  SequenceNumber expected = superblock_.durable_sequence + 1;
+  SequenceNumber cut = kMaxSequence;
+  for (const auto& [seq, count] : parts) {
+    if (seq != expected || count.first != count.second) {
+      cut = std::min(seq, expected);
+      break;
+    }
+    ++expected;
+  }
+  if (cut == kMaxSequence) return Status::OK();
+  for (size_t i = 0; i < pages_.size(); ++i) {
+    for (const RecoveredGroup& g : groups[i]) {
+      if (g.sequence >= cut) {
+        KV_RETURN_IF_ERROR(pages_[i]->CutAt(g.offset, superblock_.durable_sequence));
+        break;
+      }
+    }
+  }
+  return Status::OK();
+}
+
+PageStore::~PageStore() {
+  {
+    std::lock_guard lock(bg_mu_);
+    stop_ = true;
+  }
+  bg_cv_.notify_all();
+  if (bg_thread_.joinable()) bg_thread_.join();
+  if (options_.read_only || has_error_.load()) return;
+  // A clean close: everything durable, the watermark at the end, an index hint per page.
+  if (!PersistWatermark().ok()) return;
+  for (auto& page : pages_) {
+    page->WriteHint().IgnoreError();
+    page->TrimReservation().IgnoreError();
+  }
+}
+
+uint32_t PageStore::PageOf(std::string_view key) const {
+  std::string_view part = sharder_->ShardPart(key);
+  return static_cast<uint32_t>(XXH3_64bits(part.data(), part.size()) % pages_.size());
+}
+
+Status PageStore::CheckWritable() const {
+  if (options_.read_only) return Status::InvalidArgument("store is open read-only");
+  if (has_error_.load(std::memory_order_acquire)) {
+    std::lock_guard lock(error_mu_);
+    return bg_error_;
+  }
+  return Status::OK();
+}
+
+void PageStore::SetBackgroundError(const Status& s) {
+  std::lock_guard lock(error_mu_);
+  if (!has_error_.load()) {
+    bg_error_ = Status::IOError("store stopped accepting writes after an error (" + s.ToString() +
+                                "); reopen it");
+    if (s.IsNoSpace()) bg_error_ = Status::NoSpace(s.message() + "; reopen the store");
+    has_error_.store(true, std::memory_order_release);
+  }
+}
+
+Status PageStore::Write(const WriteOptions& options, const WriteBatch& batch,
+                        SequenceNumber* sequence) {
+  KV_RETURN_IF_ERROR(CheckWritable());
+  if (batch.empty()) {
+    if (sequence != nullptr) *sequence = LastSequence();
+    return Status::OK();
+  }
+  // Encode and compress outside every lock.
+  std::vector<PagePart> parts;
+  std::string compressed;
+  for (const WriteBatch::Op& op : batch.ops()) {
+    if (op.key.size() > kMaxKeySize) {
+      return Status::InvalidArgument("key of " + std::to_string(op.key.size()) +
+                                     " bytes exceeds the limit of " + std::to_string(kMaxKeySize));
+    }
+    if (op.value.size() > kMaxValueSize) {
+      return Status::InvalidArgument("value of " + std::to_string(op.value.size()) +
+                                     " bytes exceeds the limit of " +
+                                     std::to_string(kMaxValueSize));
+    }
+    const uint32_t page = PageOf(op.key);
+    auto it = std::find_if(parts.begin(), parts.end(), [&](const PagePart& p) { return p.page == page; });
+    if (it == parts.end()) {
+      parts.emplace_back();
+      parts.back().page = page;
+      it = parts.end() - 1;
+    }
+    PagePart& part = *it;
+    RecordHeader h;
+    h.type = op.is_delete ? kTypeDelete : kTypePut;
+    std::string_view stored;
+    if (!op.is_delete) {
+      stored = op.value;
+      if (CompressValue(compression_, op.value, &compressed)) {
+        h.flags = kFlagCompressed;
+        stored = compressed;
+      }
+      h.raw_len = static_cast<uint32_t>(op.value.size());
+    }
+    h.key_len = static_cast<uint16_t>(op.key.size());
+    h.value_len = static_cast<uint32_t>(stored.size());
+    h.data_crc = Crc32(stored.data(), stored.size(), Crc32(op.key.data(), op.key.size()));
+    const size_t offset = part.buf.size();
+    part.buf.resize(offset + kRecordHeaderSize);
+    part.buf.append(op.key);
+    part.buf.append(stored);
+    part.recs.push_back(PagePart::Rec{offset, op.key, h});
+  }
+  std::sort(parts.begin(), parts.end(),
+            [](const PagePart& a, const PagePart& b) { return a.page < b.page; });
+
+  // Lock the batch's pages in ascending order, reserve space, then take a sequence number:
+  // a full disk fails here, before any sequence number is used.
+  std::vector<std::unique_lock<std::shared_mutex>> locks;
+  locks.reserve(parts.size());
+  for (PagePart& part : parts) locks.emplace_back(pages_[part.page]->mu());
+  for (PagePart& part : parts) KV_RETURN_IF_ERROR(pages_[part.page]->ReserveLocked(part.buf.size()));
+  KV_RETURN_IF_ERROR(CheckWritable());
+  const SequenceNumber seq = next_sequence_.fetch_add(1);
+  const uint64_t now = NowNs();
+  const auto batch_pages = static_cast<uint32_t>(parts.size());
+  Status s;
+  size_t appended = 0;
+  std::vector<uint64_t> old_ends;
+  old_ends.reserve(parts.size());
+  for (; appended < parts.size(); ++appended) {
+    Page* page = pages_[parts[appended].page].get();
+    old_ends.push_back(page->EndLocked());
+    s = page->AppendLocked(&parts[appended], seq, now, batch_pages);
+    if (!s.ok()) break;
+  }
+  if (!s.ok()) {
+    // The sequence number is lost, so no later write may become durable before a reopen
+    // (recovery would see the gap and drop it): the store stops taking writes.
+    for (size_t i = 0; i < old_ends.size(); ++i) {
+      pages_[parts[i].page]->RollbackLocked(old_ends[i]).IgnoreError();
+    }
+    SetBackgroundError(s);
+    locks.clear();
+    Publish(seq);
+    return s;
+  }
+  for (PagePart& part : parts) pages_[part.page]->ApplyLocked(part);
+  locks.clear();
+  Publish(seq);
+  if (sequence != nullptr) *sequence = seq;
+  return options.sync ? SyncTo(seq) : Status::OK();
+}
+
+void PageStore::Publish(SequenceNumber seq) {
+  std::unique_lock lock(publish_mu_);
+  if (published_.load() + 1 != seq) {
+    done_.push_back(seq);
+    std::push_heap(done_.begin(), done_.end(), std::greater<>());
+    publish_cv_.wait(lock, [&] { return published_.load() >= seq; });
+    return;
+  }
+  SequenceNumber p = seq;
+  while (!done_.empty() && done_.front() == p + 1) {
+    std::pop_heap(done_.begin(), done_.end(), std::greater<>());
+    done_.pop_back();
+    ++p;
+  }
+  published_.store(p);
+  publish_cv_.notify_all();
+}
+
+Status PageStore::SyncAllPages() {
+  std::vector<Page*> dirty;
+  for (auto& page : pages_) {
+    if (page->dirty()) dirty.push_back(page.get());
+  }
+  std::vector<Status> results(dirty.size());
+  // Concurrent fdatasyncs share the file system's journal commits.
+  ParallelFor(dirty.size(), 8, [&](size_t i) { results[i] = dirty[i]->SyncIfDirty(); });
+  for (const Status& s : results) KV_RETURN_IF_ERROR(s);
+  return Status::OK();
+}
+
+Status PageStore::SyncTo(SequenceNumber seq) {
+  std::unique_lock lock(sync_mu_);
+  for (;;) {
+    if (synced_ >= seq) return Status::OK();
+    if (has_error_.load()) return CheckWritable();
+    if (syncing_) {
+      sync_cv_.wait(lock);
+      continue;
+    }
+    // This writer leads: one round of fdatasyncs covers every write published so far.
+    syncing_ = true;
+    const SequenceNumber target = published_.load();
+    lock.unlock();
+    Status s = SyncAllPages();
+    lock.lock();
+    syncing_ = false;
+    if (s.ok()) synced_ = std::max(synced_, target);
+    sync_cv_.notify_all();
+    if (!s.ok()) {
+      SetBackgroundError(s);
+      return s;
+    }
+  }
+}
+
+Status PageStore::Sync() {
+  KV_RETURN_IF_ERROR(CheckWritable());
+  return SyncTo(published_.load());
+}
+
+Status PageStore::PersistWatermark() {
+  std::vector<Page::End> ends;
+  SequenceNumber target = 0;
+  for (auto& page : pages_) {
+    ends.push_back(page->CaptureEnd());
+    target = std::max(target, ends.back().max_sequence);
+  }
+  {
+    // Every write up to target is appended (page locks are released) once it is published.
+    std::unique_lock lock(publish_mu_);
+    publish_cv_.wait(lock, [&] { return published_.load() >= target; });
+  }
+  KV_RETURN_IF_ERROR(SyncTo(target));
+  {
+    std::lock_guard lock(superblock_mu_);
+    if (superblock_.durable_sequence < target) {
+      Superblock sb = superblock_;
+      sb.durable_sequence = target;
+      KV_RETURN_IF_ERROR(WriteSuperblock(env_, dir_, sb));
+      superblock_ = sb;
+    }
+  }
+  for (size_t i = 0; i < pages_.size(); ++i) {
+    pages_[i]->SetDurableEnd(ends[i].generation, ends[i].offset);
+  }
+  return Status::OK();
+}
+
+SequenceNumber PageStore::ReadSequence(const ReadOptions& options) const {
+  return options.snapshot != nullptr ? options.snapshot->sequence() : options.sequence;
+}
+
+Status PageStore::Get(const ReadOptions& options, std::string_view key, std::string* value) {
+  return pages_[PageOf(key)]->Get(key, ReadSequence(options), value);
+}
+
+Status PageStore::Versions(std::string_view key, std::vector<VersionInfo>* versions) {
+  return pages_[PageOf(key)]->Versions(key, versions);
+}
+
+std::shared_ptr<const Snapshot> PageStore::GetSnapshot() {
+  return std::make_shared<StoreSnapshot>(snapshots_, published_.load());
+}
+
+std::unique_ptr<Iterator> PageStore::NewIterator(const ReadOptions& options,
+                                                 std::string_view prefix) {
+  std::shared_ptr<const Snapshot> pin;
+  SequenceNumber at = ReadSequence(options);
+  if (options.snapshot == nullptr && options.sequence == kMaxSequence) {
+    pin = GetSnapshot();  // a stable view for the iterator's lifetime
+    at = pin->sequence();
+  }
+  return NewStoreIterator(this, std::move(pin), at, prefix);
+}
+
+Status PageStore::CompactPage(uint32_t page, const RetentionPolicy& policy) {
+  // Make as much of the page durable as possible: only that part is rewritten.
+  KV_RETURN_IF_ERROR(PersistWatermark());
+  return pages_[page]->Compact(policy, snapshots_->Sequences());
+}
+
+Status PageStore::Compact(const CompactOptions& options) {
+  KV_RETURN_IF_ERROR(CheckWritable());
+  const RetentionPolicy& policy = options.retention ? *options.retention : *retention_;
+  if (options.shard >= 0) {
+    if (static_cast<size_t>(options.shard) >= pages_.size()) {
+      return Status::InvalidArgument("no shard " + std::to_string(options.shard));
+    }
+    return CompactPage(static_cast<uint32_t>(options.shard), policy);
+  }
+  for (uint32_t i = 0; i < pages_.size(); ++i) KV_RETURN_IF_ERROR(CompactPage(i, policy));
+  return Status::OK();
+}
+
+StoreStats PageStore::Stats() {
+  StoreStats stats;
+  for (auto& page : pages_) {
+    stats.shards.push_back(page->Stats());
+    stats.index_memory_bytes += page->IndexMemory();
+  }
+  stats.last_sequence = LastSequence();
+  return stats;
+}
+
+void PageStore::BackgroundLoop() {
+  auto last_watermark = std::chrono::steady_clock::now();
+  for (;;) {
+    {
+      std::unique_lock lock(bg_mu_);
+      bg_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
+      if (stop_) return;
+    }
+    if (has_error_.load()) continue;
+    Status s;
+    if (std::chrono::steady_clock::now() - last_watermark >= kWatermarkInterval) {
+      last_watermark = std::chrono::steady_clock::now();
+      bool behind = false;
+      {
+        std::lock_guard lock(superblock_mu_);
+        behind = superblock_.durable_sequence < published_.load();
+      }
+      if (behind) s = PersistWatermark();
+    }
+    if (s.ok() && options_.background_compaction) {
+      for (uint32_t i = 0; i < pages_.size() && s.ok(); ++i) {
+        ShardStats st = pages_[i]->Stats();
+        uint64_t garbage = pages_[i]->CompactableGarbage();
+        if (garbage >= options_.compaction_min_garbage_bytes &&
+            static_cast<double>(garbage) >= options_.compaction_garbage_ratio *
+                                                 static_cast<double>(st.file_bytes)) {
+          s = CompactPage(i, *retention_);
+        }
+        std::lock_guard lock(bg_mu_);
+        if (stop_) return;
+      }
+    }
+    if (!s.ok() && options_.on_background_error) options_.on_background_error(s);
+  }
+}
+
+}  // namespace kv

@@ -1,0 +1,116 @@
+// PageStore: the embedded kv::Store. Keys are hashed (by the sharder's shard part) onto N
+// page files; batches that span pages are framed so that recovery keeps them all or nothing.
+//
+// Lock order: page mu_ locks in ascending page order, then publish_mu_ / sync_mu_ /
+// snapshots_mu_ / bg_mu_ (leaf locks, never held together).
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "kv/compression.h"
+#include "kv/env.h"
+#include "kv/page.h"
+#include "kv/store.h"
+#include "kv/superblock.h"
+
+namespace kv {
+
+// Live snapshots, shared with the Snapshot objects so that they may outlive the store.
+class SnapshotList {
+ public:
+  SequenceNumber Add(SequenceNumber seq);
+  void Remove(SequenceNumber seq);
+  std::vector<SequenceNumber> Sequences();
+
+ private:
+  std::mutex mu_;
+  std::multiset<SequenceNumber> seqs_;
+};
+
+class PageStore final : public Store {
+ public:
+  static Status Open(const Options& options, const std::string& dir,
+                     std::unique_ptr<Store>* store);
+  ~PageStore() override;
+
+  Status Get(const ReadOptions& options, std::string_view key, std::string* value) override;
+  Status Write(const WriteOptions& options, const WriteBatch& batch,
+               SequenceNumber* sequence) override;
+  Status Versions(std::string_view key, std::vector<VersionInfo>* versions) override;
+  std::unique_ptr<Iterator> NewIterator(const ReadOptions& options,
+                                        std::string_view prefix) override;
+  std::shared_ptr<const Snapshot> GetSnapshot() override;
+  SequenceNumber LastSequence() const override { return published_.load(); }
+  Status Sync() override;
+  Status Compact(const CompactOptions& options) override;
+  StoreStats Stats() override;
+  uint32_t ShardCount() const override { return static_cast<uint32_t>(pages_.size()); }
+
+  // Used by the iterator.
+  uint32_t PageOf(std::string_view key) const;
+  Page* page(uint32_t i) { return pages_[i].get(); }
+  const Sharder& sharder() const { return *sharder_; }
+
+ private:
+  PageStore(const Options& options, std::string dir);
+  Status Recover();
+  Status CreateNew();
+  Status OpenPages(std::vector<std::vector<RecoveredGroup>>* groups);
+  // Drops every batch at or after the first incomplete batch or missing sequence number
+  // above the durable watermark: the surviving writes are a prefix of those made.
+  Status CutAfterLostWrites(const std::vector<std::vector<RecoveredGroup>>& groups);
+  Status CheckWritable() const;
+  // Waits until every sequence number up to `seq` is applied, then makes `seq` visible.
+  void Publish(SequenceNumber seq);
+  // Group commit: returns when everything up to `seq` is on disk.
+  Status SyncTo(SequenceNumber seq);
+  Status SyncAllPages();
+  // Syncs and records the durable watermark in the superblock.
+  Status PersistWatermark();
+  Status CompactPage(uint32_t page, const RetentionPolicy& policy);
+  void SetBackgroundError(const Status& s);
+  void BackgroundLoop();
+  SequenceNumber ReadSequence(const ReadOptions& options) const;
+
+  const Options options_;
+  const std::string dir_;
+  Env* const env_;
+  std::shared_ptr<const Sharder> sharder_holder_;
+  const Sharder* sharder_ = nullptr;
+  CompressionOptions compression_;
+  std::shared_ptr<const RetentionPolicy> retention_;
+  std::unique_ptr<FileLock> lock_;
+  Superblock superblock_;  // GUARDED_BY(superblock_mu_)
+  std::mutex superblock_mu_;
+  std::vector<std::unique_ptr<Page>> pages_;
+  std::shared_ptr<SnapshotList> snapshots_ = std::make_shared<SnapshotList>();
+
+  std::atomic<SequenceNumber> next_sequence_{1};  // taken under the batch's page locks
+  std::atomic<SequenceNumber> published_{0};
+  std::mutex publish_mu_;
+  std::condition_variable publish_cv_;
+  std::vector<SequenceNumber> done_;  // GUARDED_BY(publish_mu_): a min-heap
+
+  std::mutex sync_mu_;
+  std::condition_variable sync_cv_;
+  bool syncing_ = false;        // GUARDED_BY(sync_mu_)
+  SequenceNumber synced_ = 0;   // GUARDED_BY(sync_mu_)
+
+  mutable std::mutex error_mu_;
+  Status bg_error_;  // GUARDED_BY(error_mu_): once set, writes fail until reopen
+  std::atomic<bool> has_error_{false};
+
+  std::mutex bg_mu_;
+  std::condition_variable bg_cv_;
+  bool stop_ = false;  // GUARDED_BY(bg_mu_)
+  std::thread bg_thread_;
+};
+
+}  // namespace kv
