@@ -140,6 +140,7 @@ void KeyIndex::SortPending() const {
 }
 
 size_t KeyIndex::MemoryUsage() const {
+  std::lock_guard lock(order_mu_);
   return blocks_.size() * (sizeof(Entry) << kBlockShift) + slots_.capacity() * sizeof(Slot) +
          (sorted_.capacity() + pending_.capacity()) * sizeof(uint32_t) + arena_bytes_;
 }

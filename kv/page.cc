@@ -16,6 +16,7 @@ using namespace format;
 
 namespace {
 constexpr uint64_t kReserveChunk = 4 << 20;
+constexpr size_t kWriteBufferLimit = 64 << 10;
 }  // namespace
 
 std::string PageFileName(uint32_t index) {
@@ -56,7 +57,7 @@ Status Page::Create() {
   return file->Sync();
 }
 
-Status Page::Open(bool read_only, SequenceNumber durable, std::vector<RecoveredGroup>* groups) {
+Status Page::Open(bool read_only, SequenceNumber durable, PageRecovery* recovery) {
   std::unique_lock lock(mu_);
   read_only_ = read_only;
   if (!env_->FileExists(path_)) {
@@ -87,16 +88,17 @@ Status Page::Open(bool read_only, SequenceNumber durable, std::vector<RecoveredG
   file_ = std::move(file);
   reserved_end_ = file_->Size();
   uint64_t valid_end = 0;
-  KV_RETURN_IF_ERROR(LoadLocked(file_->Size(), durable, groups, &valid_end));
+  KV_RETURN_IF_ERROR(LoadLocked(file_->Size(), durable, recovery, &valid_end));
   if (valid_end < file_->Size() && !read_only) KV_RETURN_IF_ERROR(file_->Truncate(valid_end));
-  // What a crashed process wrote may still be only in the page cache: sync before use.
-  dirty_.store(!read_only);
+  // What a crashed process wrote may still be only in the page cache: nothing counts as
+  // durable until the store's first checkpoint syncs it.
+  synced_end_ = journaled_end_ = 0;
   return Status::OK();
 }
 
 Status Page::CutAt(uint64_t offset, SequenceNumber durable) {
   std::unique_lock lock(mu_);
-  std::vector<RecoveredGroup> ignored;
+  PageRecovery ignored;
   uint64_t valid_end = 0;
   KV_RETURN_IF_ERROR(LoadLocked(offset, durable, &ignored, &valid_end));
   // A read-only page is not cut; its index simply stops at `offset`.
@@ -132,16 +134,19 @@ void Page::IndexRecord(std::string_view key, const RecordHeader& h, uint64_t off
   c->stored_value_bytes += h.value_len;
 }
 
-Status Page::LoadLocked(uint64_t limit, SequenceNumber durable, std::vector<RecoveredGroup>* groups,
+Status Page::LoadLocked(uint64_t limit, SequenceNumber durable, PageRecovery* recovery,
                         uint64_t* valid_end) {
+  *recovery = PageRecovery{};
   index_ = std::make_unique<KeyIndex>();
   counters_ = Counters{};
   max_sequence_ = 0;
+  last_group_ = RecoveredGroup{};
   uint64_t start = kPageHeaderSize;
-  if (!LoadHintLocked(limit, &start)) {
+  if (!LoadHintLocked(limit, &start, &last_group_)) {
     index_ = std::make_unique<KeyIndex>();
     counters_ = Counters{};
     max_sequence_ = 0;
+    last_group_ = RecoveredGroup{};
     start = kPageHeaderSize;
   }
   *valid_end = start;
@@ -154,14 +159,21 @@ Status Page::LoadLocked(uint64_t limit, SequenceNumber durable, std::vector<Reco
   };
   std::vector<Pending> group;
   RecordScanner scanner(*file_, start, limit);
+  RecordScanner::Result result;
   for (;;) {
-    RecordScanner::Result result;
     RecordHeader h;
     std::string_view record;
     uint64_t offset = 0;
     Status s = scanner.Next(&result, &h, &record, &offset);
     if (!s.ok()) return Status::Corruption(PageFileName(index_no_) + " " + s.message());
-    if (result != RecordScanner::Result::kRecord) break;
+    if (result != RecordScanner::Result::kRecord) {
+      if (result == RecordScanner::Result::kTornTail && group.empty()) {
+        recovery->torn = true;
+        recovery->torn_sequence_known = scanner.torn_header_valid();
+        recovery->torn_sequence = h.sequence;
+      }
+      break;
+    }
     if (!group.empty() && h.sequence != group.front().header.sequence) {
       return CorruptionAt(group.front().offset, Status::Corruption("incomplete batch part"));
     }
@@ -172,19 +184,47 @@ Status Page::LoadLocked(uint64_t limit, SequenceNumber durable, std::vector<Reco
     if (group.size() < group.front().header.part_records) continue;
     for (const Pending& p : group) IndexRecord(p.key, p.header, p.offset, index_.get(), &counters_);
     max_sequence_ = h.sequence;
-    if (h.sequence > durable) {
-      groups->push_back(RecoveredGroup{h.sequence, group.front().offset, h.batch_pages});
-    }
+    last_group_ = RecoveredGroup{h.sequence, group.front().offset, h.batch_pages};
+    if (h.sequence > durable) recovery->groups.push_back(last_group_);
     group.clear();
     *valid_end = scanner.position();
   }
+  if (!group.empty()) {  // a batch part missing its last records
+    recovery->torn = true;
+    recovery->torn_sequence_known = true;
+    recovery->torn_sequence = group.front().header.sequence;
+  }
+  recovery->has_last_group = last_group_.sequence != 0;
+  recovery->last_group = last_group_;
+  recovery->max_sequence = max_sequence_;
+  return Status::OK();
+}
+
+Status Page::ReadLocked(const File& file, uint64_t offset, size_t n, char* buf,
+                        size_t* got) const {
+  const uint64_t flushed = file.Size();
+  if (&file != file_.get() || offset + n <= flushed) return file.Read(offset, n, buf, got);
+  // The range reaches into the write buffer, which continues the file at `flushed`.
+  size_t from_file = 0;
+  if (offset < flushed) {
+    KV_RETURN_IF_ERROR(file.Read(offset, flushed - offset, buf, &from_file));
+    if (from_file < flushed - offset) {
+      *got = from_file;
+      return Status::OK();
+    }
+  }
+  const uint64_t in_buf = offset + from_file - flushed;
+  const size_t from_buf =
+      in_buf >= wbuf_.size() ? 0 : std::min<uint64_t>(n - from_file, wbuf_.size() - in_buf);
+  std::memcpy(buf + from_file, wbuf_.data() + in_buf, from_buf);
+  *got = from_file + from_buf;
   return Status::OK();
 }
 
 Status Page::ReadHeaderLocked(const File& file, uint64_t offset, RecordHeader* header) const {
   char buf[kRecordHeaderSize];
   size_t got = 0;
-  KV_RETURN_IF_ERROR(file.Read(offset, kRecordHeaderSize, buf, &got));
+  KV_RETURN_IF_ERROR(ReadLocked(file, offset, kRecordHeaderSize, buf, &got));
   if (got < kRecordHeaderSize) {
     return CorruptionAt(offset, Status::Corruption("record header past end of file"));
   }
@@ -197,7 +237,7 @@ Status Page::ReadRecordLocked(const File& file, uint64_t offset, uint64_t size,
                               RecordHeader* header, std::string* record) const {
   record->resize(size);
   size_t got = 0;
-  KV_RETURN_IF_ERROR(file.Read(offset, size, record->data(), &got));
+  KV_RETURN_IF_ERROR(ReadLocked(file, offset, size, record->data(), &got));
   if (got < size || size < kRecordHeaderSize) {
     return CorruptionAt(offset, Status::Corruption("record extends past end of file"));
   }
@@ -327,7 +367,7 @@ Status Page::Scan(std::string_view prefix, std::string_view start, bool exclusiv
 }
 
 Status Page::ReserveLocked(uint64_t bytes) {
-  const uint64_t end = file_->Size();
+  const uint64_t end = EndLocked();
   if (end + bytes <= reserved_end_) return Status::OK();
   const uint64_t len = std::max(bytes, kReserveChunk);
   KV_RETURN_IF_ERROR(file_->Reserve(end, len));
@@ -337,10 +377,10 @@ Status Page::ReserveLocked(uint64_t bytes) {
 
 Status Page::AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns,
                           uint32_t batch_pages) {
-  part->base_offset = file_->Size();
+  part->base_offset = EndLocked();
   // Later records of the same key in this part chain to the earlier ones.
-  std::unordered_map<std::string_view, uint64_t> in_part;
   const bool use_map = part->recs.size() > 16;
+  std::unordered_map<std::string_view, uint64_t> in_part;
   for (size_t i = 0; i < part->recs.size(); ++i) {
     PagePart::Rec& rec = part->recs[i];
     uint64_t prev = kNoPrev;
@@ -372,7 +412,24 @@ Status Page::AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns,
     rec.header.batch_pages = batch_pages;
     EncodeRecordHeader(rec.header, part->buf.data() + rec.offset_in_buf);
   }
-  return file_->Append(part->buf.data(), part->buf.size());
+  if (wbuf_.empty() && part->buf.size() >= kWriteBufferLimit) {
+    return file_->Append(part->buf.data(), part->buf.size());
+  }
+  wbuf_.append(part->buf);
+  return wbuf_.size() >= kWriteBufferLimit ? FlushLocked() : Status::OK();
+}
+
+Status Page::FlushLocked() {
+  if (wbuf_.empty()) return Status::OK();
+  Status s = file_->Append(wbuf_.data(), wbuf_.size());
+  wbuf_.clear();
+  if (wbuf_.capacity() > 4 * kWriteBufferLimit) wbuf_.shrink_to_fit();
+  return s;
+}
+
+Status Page::Flush() {
+  std::unique_lock lock(mu_);
+  return FlushLocked();
 }
 
 void Page::ApplyLocked(const PagePart& part) {
@@ -380,26 +437,68 @@ void Page::ApplyLocked(const PagePart& part) {
     IndexRecord(rec.key, rec.header, part.base_offset + rec.offset_in_buf, index_.get(),
                 &counters_);
   }
-  if (!part.recs.empty()) max_sequence_ = part.recs.back().header.sequence;
-  dirty_.store(true, std::memory_order_release);
+  if (part.recs.empty()) return;
+  const RecordHeader& h = part.recs.back().header;
+  max_sequence_ = h.sequence;
+  last_group_ = RecoveredGroup{h.sequence, part.base_offset, h.batch_pages};
 }
 
-Status Page::RollbackLocked(uint64_t end) { return file_->Truncate(end); }
-
-Status Page::SyncIfDirty() {
-  if (!dirty_.exchange(false, std::memory_order_acq_rel)) return Status::OK();
-  std::shared_ptr<File> file;
-  {
-    std::shared_lock lock(mu_);
-    file = file_;
+Status Page::RollbackLocked(uint64_t end) {
+  if (end >= file_->Size()) {
+    wbuf_.resize(std::min<uint64_t>(wbuf_.size(), end - file_->Size()));
+    return Status::OK();
   }
-  Status s = file->Sync();
-  if (!s.ok()) dirty_.store(true, std::memory_order_release);
-  return s;
+  wbuf_.clear();
+  return file_->Truncate(end);
+}
+
+Page::Tail Page::UnjournaledTail() {
+  std::shared_lock lock(mu_);
+  return Tail{generation_, journaled_end_, EndLocked()};
+}
+
+Page::Tail Page::UnsyncedTail() {
+  std::shared_lock lock(mu_);
+  return Tail{generation_, synced_end_, EndLocked()};
+}
+
+Status Page::ReadTail(const Tail& tail, std::string* bytes, bool* current) {
+  std::shared_lock lock(mu_);
+  *current = tail.generation == generation_;
+  if (!*current) return Status::OK();
+  bytes->resize(tail.to - tail.from);
+  size_t got = 0;
+  KV_RETURN_IF_ERROR(ReadLocked(*file_, tail.from, bytes->size(), bytes->data(), &got));
+  if (got != bytes->size()) return CorruptionAt(tail.from, Status::Corruption("short tail read"));
+  return Status::OK();
+}
+
+void Page::MarkJournaled(const Tail& tail) {
+  std::unique_lock lock(mu_);
+  if (tail.generation == generation_) journaled_end_ = std::max(journaled_end_, tail.to);
+}
+
+Status Page::SyncFile() {
+  std::shared_ptr<File> file;
+  Tail tail;
+  {
+    std::unique_lock lock(mu_);
+    KV_RETURN_IF_ERROR(FlushLocked());
+    file = file_;
+    tail = Tail{generation_, synced_end_, file_->Size()};
+  }
+  KV_RETURN_IF_ERROR(file->Sync());
+  std::unique_lock lock(mu_);
+  if (tail.generation == generation_) {
+    synced_end_ = std::max(synced_end_, tail.to);
+    journaled_end_ = std::max(journaled_end_, tail.to);
+  }
+  return Status::OK();
 }
 
 Status Page::TrimReservation() {
   std::unique_lock lock(mu_);
+  KV_RETURN_IF_ERROR(FlushLocked());
   if (reserved_end_ <= file_->Size()) return Status::OK();
   // Truncating to the current length frees the blocks fallocate reserved past it.
   KV_RETURN_IF_ERROR(file_->Truncate(file_->Size()));
@@ -409,7 +508,7 @@ Status Page::TrimReservation() {
 
 Page::End Page::CaptureEnd() {
   std::shared_lock lock(mu_);
-  return End{generation_, file_->Size(), max_sequence_};
+  return End{generation_, EndLocked(), max_sequence_};
 }
 
 void Page::SetDurableEnd(uint64_t generation, uint64_t offset) {
@@ -423,7 +522,7 @@ ShardStats Page::Stats() {
   s.live_keys = counters_.live_keys;
   s.tombstones = counters_.tombstones;
   s.records = counters_.records;
-  s.file_bytes = file_->Size();
+  s.file_bytes = EndLocked();
   s.live_bytes = counters_.live_bytes;
   s.garbage_bytes = s.file_bytes - std::min(s.file_bytes, counters_.live_bytes + kPageHeaderSize);
   s.raw_value_bytes = counters_.raw_value_bytes;

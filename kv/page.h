@@ -39,11 +39,22 @@ struct PagePart {
   uint64_t base_offset = 0;  // set by Append: the file offset of buf[0]
 };
 
-// A record group (one batch part) found by recovery above the durable watermark.
+// A record group (one batch part) found by recovery.
 struct RecoveredGroup {
-  SequenceNumber sequence;
-  uint64_t offset;  // of the group's first record
-  uint32_t batch_pages;
+  SequenceNumber sequence = 0;
+  uint64_t offset = 0;  // of the group's first record
+  uint32_t batch_pages = 0;
+};
+
+// What opening a page found, for the store's cross-page checks.
+struct PageRecovery {
+  std::vector<RecoveredGroup> groups;  // batch parts above the durable watermark
+  bool has_last_group = false;
+  RecoveredGroup last_group;  // the newest whole batch part (from a hint or the scan)
+  bool torn = false;          // a torn tail (or an incomplete last part) was cut off
+  bool torn_sequence_known = false;
+  SequenceNumber torn_sequence = 0;
+  SequenceNumber max_sequence = 0;  // of what remains
 };
 
 class Page {
@@ -56,8 +67,8 @@ class Page {
   Status Create();
   // Opens the page file and builds the index (from the hint file when it is current, then
   // the records after it). A torn tail is cut off (left alone when read_only). Appends to
-  // *groups every batch part whose sequence is above `durable`.
-  Status Open(bool read_only, SequenceNumber durable, std::vector<RecoveredGroup>* groups);
+  // *recovery what it found and cut.
+  Status Open(bool read_only, SequenceNumber durable, PageRecovery* recovery);
   // Drops every record at or after `offset` (recovery found them to belong to an
   // incomplete batch or to follow a lost write) and rebuilds the index.
   Status CutAt(uint64_t offset, SequenceNumber durable);
@@ -87,13 +98,31 @@ class Page {
   void ApplyLocked(const PagePart& part);
   // REQUIRES: mu_ held exclusively. Cuts a failed append back to `end`.
   Status RollbackLocked(uint64_t end);
-  uint64_t EndLocked() const { return file_->Size(); }
+  // The page's logical end: the file plus the bytes still in the write buffer.
+  uint64_t EndLocked() const { return file_->Size() + wbuf_.size(); }
+  // Hands the write buffer to the file (the operating system). Takes mu_ exclusively.
+  Status Flush();
 
   // Gives back the disk space reserved past the end of the file (on close).
   Status TrimReservation();
-  // fdatasync when anything was appended since the last sync. Safe without mu_.
-  Status SyncIfDirty();
-  bool dirty() const { return dirty_.load(std::memory_order_acquire); }
+  // ---- Durability. Bytes below journaled_end_ are durable in the page file or the journal;
+  // bytes below synced_end_ are durable in the page file itself. ----
+  struct Tail {
+    uint64_t generation = 0;
+    uint64_t from = 0;  // the durable end
+    uint64_t to = 0;    // the file's end
+  };
+  // The bytes not yet durable anywhere.
+  Tail UnjournaledTail();
+  // The bytes not yet durable in the page file.
+  Tail UnsyncedTail();
+  // Reads the tail's bytes; *current is false (and nothing read) when a compaction has
+  // replaced the file meanwhile (the new file is durable already).
+  Status ReadTail(const Tail& tail, std::string* bytes, bool* current);
+  // Records that the tail is durable in the journal.
+  void MarkJournaled(const Tail& tail);
+  // fdatasyncs the page file, without holding mu_ during the sync.
+  Status SyncFile();
 
   // The page's end and newest sequence number, for advancing the durable watermark.
   struct End {
@@ -131,9 +160,9 @@ class Page {
 
   // Loads the hint (if current) and scans records up to `limit`. Sets *valid_end to the end
   // of the last whole record group. REQUIRES: mu_ held exclusively (or not yet shared).
-  Status LoadLocked(uint64_t limit, SequenceNumber durable, std::vector<RecoveredGroup>* groups,
+  Status LoadLocked(uint64_t limit, SequenceNumber durable, PageRecovery* recovery,
                     uint64_t* valid_end);
-  bool LoadHintLocked(uint64_t file_size, uint64_t* covered);
+  bool LoadHintLocked(uint64_t file_size, uint64_t* covered, RecoveredGroup* last_group);
   static void IndexRecord(std::string_view key, const RecordHeader& h, uint64_t offset,
                           KeyIndex* index, Counters* counters);
   // Reads and verifies the whole record at offset. REQUIRES: mu_ held (either way).
@@ -146,6 +175,11 @@ class Page {
   Status ResolveLocked(std::string_view key, const IndexEntry& entry, SequenceNumber at,
                        bool* found, RecordHeader* header, uint64_t* offset);
   Status CorruptionAt(uint64_t offset, const Status& what) const;
+  // REQUIRES: mu_ held exclusively.
+  Status FlushLocked();
+  // Reads [offset, offset+n) of `file`, from the write buffer when file is the current one
+  // and the bytes lie past its end. REQUIRES: mu_ held.
+  Status ReadLocked(const File& file, uint64_t offset, size_t n, char* buf, size_t* got) const;
   std::string HintPath() const;
 
   Env* const env_;
@@ -156,7 +190,7 @@ class Page {
 
   std::mutex compact_mu_;  // taken before mu_
   mutable std::shared_mutex mu_;
-  std::shared_ptr<File> file_;  // GUARDED_BY(mu_); copied out by SyncIfDirty
+  std::shared_ptr<File> file_;  // GUARDED_BY(mu_); copied out by SyncFile
   uint64_t generation_ = 0;     // GUARDED_BY(mu_)
   std::unique_ptr<KeyIndex> index_;  // GUARDED_BY(mu_)
   Counters counters_;           // GUARDED_BY(mu_)
@@ -165,7 +199,12 @@ class Page {
   uint64_t garbage_after_compaction_ = 0;  // GUARDED_BY(mu_)
   uint64_t reserved_end_ = 0;              // GUARDED_BY(mu_): fallocated up to here
   uint64_t durable_end_ = 0;               // GUARDED_BY(mu_): records before it are durable
-  std::atomic<bool> dirty_{false};
+  RecoveredGroup last_group_;              // GUARDED_BY(mu_): newest batch part, for hints
+  // Small appends collect here and reach the file in one write when it fills, before any
+  // sync, on Flush and every 200 ms: fewer system calls than one write per batch.
+  std::string wbuf_;            // GUARDED_BY(mu_)
+  uint64_t synced_end_ = 0;     // GUARDED_BY(mu_)
+  uint64_t journaled_end_ = 0;  // GUARDED_BY(mu_)
   bool read_only_ = false;
 };
 

@@ -19,10 +19,11 @@ constexpr size_t kCopyBuffer = 1 << 20;
 
 // Hint layout: magic, version u32, page u32, generation u64, store_id u64, covered u64,
 // records u64, raw_value_bytes u64, stored_value_bytes u64, compactions u64,
-// max_sequence u64, entry count u64, entries, crc32 u32 of everything before it.
+// max_sequence u64, last group (sequence u64, offset u64, batch pages u32), entry count u64,
+// entries, crc32c u32 of everything before it.
 // Entry: key_len u16, key, offset u64, sequence u64, record_size u32, value_size u32 whose
 // top bit marks a tombstone.
-constexpr size_t kHintHeaderSize = 8 + 4 + 4 + 8 * 9;
+constexpr size_t kHintHeaderSize = 8 + 4 + 4 + 8 * 11 + 4;
 
 // One version of a key as found by walking its chain.
 struct ChainVersion {
@@ -69,7 +70,8 @@ std::string Page::HintPath() const {
 // REQUIRES: mu_ held. Encodes the index as it stands at `covered`.
 static std::string EncodeHint(uint32_t page, uint64_t generation, uint64_t store_id,
                               uint64_t covered, uint64_t records, uint64_t raw, uint64_t stored,
-                              uint64_t compactions, SequenceNumber max_seq, const KeyIndex& index) {
+                              uint64_t compactions, SequenceNumber max_seq,
+                              const RecoveredGroup& last_group, const KeyIndex& index) {
   std::string out(kHintMagic, sizeof(kHintMagic));
   PutFixed32(&out, kFormatVersion);
   PutFixed32(&out, page);
@@ -81,6 +83,9 @@ static std::string EncodeHint(uint32_t page, uint64_t generation, uint64_t store
   PutFixed64(&out, stored);
   PutFixed64(&out, compactions);
   PutFixed64(&out, max_seq);
+  PutFixed64(&out, last_group.sequence);
+  PutFixed64(&out, last_group.offset);
+  PutFixed32(&out, last_group.batch_pages);
   PutFixed64(&out, index.size());
   index.ScanFrom({}, false, [&](std::string_view key, const IndexEntry& e) {
     PutFixed16(&out, static_cast<uint16_t>(key.size()));
@@ -95,7 +100,7 @@ static std::string EncodeHint(uint32_t page, uint64_t generation, uint64_t store
   return out;
 }
 
-bool Page::LoadHintLocked(uint64_t file_size, uint64_t* covered) {
+bool Page::LoadHintLocked(uint64_t file_size, uint64_t* covered, RecoveredGroup* last_group) {
   std::string data;
   if (!env_->FileExists(HintPath()) || !ReadWholeFile(env_, HintPath(), &data).ok()) return false;
   if (data.size() < kHintHeaderSize + 4 ||
@@ -111,7 +116,9 @@ bool Page::LoadHintLocked(uint64_t file_size, uint64_t* covered) {
   if (!d.GetFixed32(&version) || !d.GetFixed32(&page) || !d.GetFixed64(&generation) ||
       !d.GetFixed64(&store_id) || !d.GetFixed64(covered) || !d.GetFixed64(&c.records) ||
       !d.GetFixed64(&c.raw_value_bytes) || !d.GetFixed64(&c.stored_value_bytes) ||
-      !d.GetFixed64(&compactions) || !d.GetFixed64(&max_seq) || !d.GetFixed64(&count)) {
+      !d.GetFixed64(&compactions) || !d.GetFixed64(&max_seq) ||
+      !d.GetFixed64(&last_group->sequence) || !d.GetFixed64(&last_group->offset) ||
+      !d.GetFixed32(&last_group->batch_pages) || !d.GetFixed64(&count)) {
     return false;
   }
   if (version != kFormatVersion || page != index_no_ || generation != generation_ ||
@@ -152,10 +159,10 @@ Status Page::WriteHint() {
   std::string hint;
   {
     std::shared_lock lock(mu_);
-    if (durable_end_ != file_->Size()) return Status::OK();  // the next close writes it
-    hint = EncodeHint(index_no_, generation_, store_id_, file_->Size(), counters_.records,
+    if (durable_end_ != EndLocked()) return Status::OK();  // the next close writes it
+    hint = EncodeHint(index_no_, generation_, store_id_, EndLocked(), counters_.records,
                       counters_.raw_value_bytes, counters_.stored_value_bytes, compactions_,
-                      max_sequence_, *index_);
+                      max_sequence_, last_group_, *index_);
   }
   return WriteFileAtomically(env_, HintPath(), hint);
 }
@@ -168,11 +175,13 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
   std::shared_ptr<File> old_file;
   uint64_t end = 0;
   uint64_t generation = 0;
+  SequenceNumber page_max_sequence = 0;
   std::vector<std::pair<std::string, IndexEntry>> keys;
   {
     std::shared_lock lock(mu_);
     old_file = file_;
     end = durable_end_;
+    page_max_sequence = max_sequence_;
     generation = generation_ + 1;
     keys.reserve(index_->size());
     index_->ScanFrom({}, false, [&](std::string_view key, const IndexEntry& e) {
@@ -207,7 +216,9 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
     std::vector<bool> keep(chain.size(), false);
     policy.Select(keys[k].first, infos, &keep);
     keep.resize(chain.size());
-    if (!chain[0].info.deleted) keep[0] = true;
+    // The newest live version always stays, and so does the page's newest record, which
+    // recovery uses to tell whether the newest batch is whole.
+    if (!chain[0].info.deleted || chain[0].info.sequence == page_max_sequence) keep[0] = true;
     for (SequenceNumber snap : snapshots) {
       for (size_t i = 0; i < chain.size(); ++i) {
         if (chain[i].info.sequence <= snap) {
@@ -298,11 +309,15 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
   s = WriteFileAtomically(env_, HintPath(),
                           EncodeHint(index_no_, generation, store_id_, compacted_end,
                                      counters.records, counters.raw_value_bytes,
-                                     counters.stored_value_bytes, compactions, max_seq, *new_index));
+                                     counters.stored_value_bytes, compactions, max_seq,
+                                     RecoveredGroup{max_seq, kPageHeaderSize, 1}, *new_index));
   if (!s.ok()) return fail(s);
 
   // 4. Under the lock, copy what was appended meanwhile, then swap the files.
+  RecoveredGroup last_group{max_seq, kPageHeaderSize, 1};
   std::unique_lock lock(mu_);
+  s = FlushLocked();
+  if (!s.ok()) return fail(s);
   RecordScanner tail(*file_, end, file_->Size());
   for (;;) {
     RecordScanner::Result result;
@@ -320,6 +335,7 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
     uint64_t new_offset = compacted_end + (offset - end);
     IndexRecord(key, h, new_offset, new_index.get(), &counters);
     max_seq = std::max(max_seq, h.sequence);
+    if (h.sequence != last_group.sequence) last_group = RecoveredGroup{h.sequence, new_offset, h.batch_pages};
     s = out.Add(record);
     if (!s.ok()) return fail(s);
   }
@@ -335,8 +351,10 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
   counters_ = counters;
   generation_ = generation;
   max_sequence_ = max_seq;
+  last_group_ = last_group;
   compactions_ = compactions;
   reserved_end_ = file_->Size();
+  synced_end_ = journaled_end_ = file_->Size();
   durable_end_ = compacted_end + (durable_end_ > end ? durable_end_ - end : 0);
   const uint64_t live = counters_.live_bytes + kPageHeaderSize;
   garbage_after_compaction_ = file_->Size() > live ? file_->Size() - live : 0;

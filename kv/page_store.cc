@@ -9,7 +9,9 @@
 #include <functional>
 #include <map>
 #include <random>
+#include <span>
 
+#include "kv/coding.h"
 #include "kv/format.h"
 
 namespace kv {
@@ -36,6 +38,32 @@ void ParallelFor(size_t n, size_t threads, const std::function<void(size_t)>& f)
   for (std::thread& t : pool) t.join();
 }
 
+// The exclusive page locks of one batch, without allocating for small batches.
+class PageLocks {
+ public:
+  explicit PageLocks(size_t n) {
+    if (n > kInline) heap_.resize(n);
+  }
+  ~PageLocks() { Unlock(); }
+  PageLocks(const PageLocks&) = delete;
+  PageLocks& operator=(const PageLocks&) = delete;
+  void Lock(std::shared_mutex& mu) {
+    mu.lock();
+    (heap_.empty() ? inline_[count_] : heap_[count_]) = &mu;
+    ++count_;
+  }
+  void Unlock() {
+    for (size_t i = 0; i < count_; ++i) (heap_.empty() ? inline_[i] : heap_[i])->unlock();
+    count_ = 0;
+  }
+
+ private:
+  static constexpr size_t kInline = 8;
+  std::shared_mutex* inline_[kInline] = {};
+  std::vector<std::shared_mutex*> heap_;
+  size_t count_ = 0;
+};
+
 class StoreSnapshot final : public Snapshot {
  public:
   StoreSnapshot(std::shared_ptr<SnapshotList> list, SequenceNumber seq)
@@ -49,6 +77,11 @@ class StoreSnapshot final : public Snapshot {
 };
 
 constexpr auto kWatermarkInterval = std::chrono::seconds(5);
+constexpr auto kFlushInterval = std::chrono::milliseconds(200);
+// A group commit journals page tails up to this size; larger ones fdatasync the pages.
+constexpr uint64_t kMaxJournalCommit = 1 << 20;
+// A journal larger than this is checkpointed by the next group commit.
+constexpr uint64_t kJournalCheckpointBytes = 64 << 20;
 
 }  // namespace
 
@@ -80,7 +113,8 @@ Status DestroyPageStore(const std::string& dir, Env* env) {
   std::vector<std::string> names;
   KV_RETURN_IF_ERROR(env->ListDir(dir, &names));
   for (const std::string& name : names) {
-    if (name == kSuperblockFile || name == kLockFile || name.rfind("page-", 0) == 0 ||
+    if (name == kSuperblockFile || name == kLockFile || name == "JOURNAL" ||
+        name.rfind("page-", 0) == 0 ||
         name.rfind(std::string(kSuperblockFile) + ".", 0) == 0) {
       KV_RETURN_IF_ERROR(env->RemoveFile(dir + "/" + name));
     }
@@ -106,6 +140,7 @@ Status PageStore::Open(const Options& options, const std::string& dir,
   }
   std::unique_ptr<PageStore> s(new PageStore(options, dir));
   KV_RETURN_IF_ERROR(s->Recover());
+  s->recovered_ = true;
   if (!options.read_only) s->bg_thread_ = std::thread([p = s.get()] { p->BackgroundLoop(); });
   *store = std::move(s);
   return Status::OK();
@@ -167,35 +202,73 @@ Status PageStore::Recover() {
   for (uint32_t i = 0; i < superblock_.page_count; ++i) {
     pages_.push_back(std::make_unique<Page>(env_, dir_, i, superblock_.store_id));
   }
-  std::vector<std::vector<RecoveredGroup>> groups(pages_.size());
-  KV_RETURN_IF_ERROR(OpenPages(&groups));
-  KV_RETURN_IF_ERROR(CutAfterLostWrites(groups));
+  if (!options_.read_only) {
+    KV_RETURN_IF_ERROR(Journal::Open(env_, dir_, &journal_));
+    KV_RETURN_IF_ERROR(ReplayJournal());
+  }
+  std::vector<PageRecovery> recovery(pages_.size());
+  KV_RETURN_IF_ERROR(OpenPages(&recovery));
+  KV_RETURN_IF_ERROR(CutTornBatches(&recovery));
+  KV_RETURN_IF_ERROR(CutAfterLostWrites(recovery));
 
-  SequenceNumber last = superblock_.durable_sequence;
+  SequenceNumber last = 0;
   for (auto& page : pages_) last = std::max(last, page->CaptureEnd().max_sequence);
+  if (last < superblock_.durable_sequence) {
+    // Only a cut of damaged synced data gets here: sequence numbers resume after what is left.
+    superblock_.durable_sequence = last;
+    if (!options_.read_only) KV_RETURN_IF_ERROR(WriteSuperblock(env_, dir_, superblock_));
+  }
   next_sequence_.store(last + 1);
   published_.store(last);
   synced_ = 0;
   if (options_.read_only) return Status::OK();
-  // Whatever survived recovery (pages open dirty) becomes durable before it is relied upon.
+  // Whatever survived recovery becomes durable before it is relied upon.
   return PersistWatermark();
 }
 
-Status PageStore::OpenPages(std::vector<std::vector<RecoveredGroup>>* groups) {
+Status PageStore::OpenPages(std::vector<PageRecovery>* recovery) {
   std::vector<Status> results(pages_.size());
   const size_t threads = std::max(1u, std::thread::hardware_concurrency());
   ParallelFor(pages_.size(), threads, [&](size_t i) {
-    results[i] = pages_[i]->Open(options_.read_only, superblock_.durable_sequence, &(*groups)[i]);
+    results[i] = pages_[i]->Open(options_.read_only, superblock_.durable_sequence, &(*recovery)[i]);
   });
   for (const Status& s : results) KV_RETURN_IF_ERROR(s);
   return Status::OK();
 }
 
-Status PageStore::CutAfterLostWrites(const std::vector<std::vector<RecoveredGroup>>& groups) {
+Status PageStore::CutTornBatches(std::vector<PageRecovery>* recovery) {
+  std::set<SequenceNumber> cut;
+  for (const PageRecovery& r : *recovery) {
+    if (r.torn && r.torn_sequence_known) cut.insert(r.torn_sequence);
+  }
+  // The newest batch is every page's newest part where it appears; if fewer pages hold it
+  // than it spans, a page lost its part (maybe cut cleanly at a record boundary).
+  SequenceNumber newest = 0;
+  for (const PageRecovery& r : *recovery) newest = std::max(newest, r.max_sequence);
+  uint32_t found = 0, spans = 0;
+  for (const PageRecovery& r : *recovery) {
+    if (r.has_last_group && r.last_group.sequence == newest) {
+      ++found;
+      spans = std::max(spans, r.last_group.batch_pages);
+    }
+  }
+  if (found < spans) cut.insert(newest);
+  for (SequenceNumber seq : cut) {
+    for (size_t i = 0; i < pages_.size(); ++i) {
+      PageRecovery& r = (*recovery)[i];
+      if (!r.has_last_group || r.last_group.sequence != seq) continue;
+      KV_RETURN_IF_ERROR(pages_[i]->CutAt(r.last_group.offset, superblock_.durable_sequence));
+      std::erase_if(r.groups, [&](const RecoveredGroup& g) { return g.sequence >= seq; });
+    }
+  }
+  return Status::OK();
+}
+
+Status PageStore::CutAfterLostWrites(const std::vector<PageRecovery>& recovery) {
   // sequence -> (parts found, parts expected)
   std::map<SequenceNumber, std::pair<uint32_t, uint32_t>> parts;
-  for (const auto& page_groups : groups) {
-    for (const RecoveredGroup& g : page_groups) {
+  for (const PageRecovery& r : recovery) {
+    for (const RecoveredGroup& g : r.groups) {
       auto& p = parts[g.sequence];
       p.first++;
       p.second = g.batch_pages;
@@ -212,7 +285,7 @@ Status PageStore::CutAfterLostWrites(const std::vector<std::vector<RecoveredGrou
   }
   if (cut == kMaxSequence) return Status::OK();
   for (size_t i = 0; i < pages_.size(); ++i) {
-    for (const RecoveredGroup& g : groups[i]) {
+    for (const RecoveredGroup& g : recovery[i].groups) {
       if (g.sequence >= cut) {
         KV_RETURN_IF_ERROR(pages_[i]->CutAt(g.offset, superblock_.durable_sequence));
         break;
@@ -229,7 +302,7 @@ PageStore::~PageStore() {
   }
   bg_cv_.notify_all();
   if (bg_thread_.joinable()) bg_thread_.join();
-  if (options_.read_only || has_error_.load()) return;
+  if (!recovered_ || options_.read_only || has_error_.load()) return;
   // A clean close: everything durable, the watermark at the end, an index hint per page.
   if (!PersistWatermark().ok()) return;
   for (auto& page : pages_) {
@@ -264,15 +337,36 @@ void PageStore::SetBackgroundError(const Status& s) {
 
 Status PageStore::Write(const WriteOptions& options, const WriteBatch& batch,
                         SequenceNumber* sequence) {
+  std::vector<OpRef> ops;
+  ops.reserve(batch.size());
+  for (const WriteBatch::Op& op : batch.ops()) ops.push_back(OpRef{op.is_delete, op.key, op.value});
+  return WriteOps(options, ops.data(), ops.size(), sequence);
+}
+
+Status PageStore::Put(const WriteOptions& options, std::string_view key, std::string_view value) {
+  const OpRef op{false, key, value};
+  return WriteOps(options, &op, 1, nullptr);
+}
+
+Status PageStore::Delete(const WriteOptions& options, std::string_view key) {
+  const OpRef op{true, key, {}};
+  return WriteOps(options, &op, 1, nullptr);
+}
+
+Status PageStore::WriteOps(const WriteOptions& options, const OpRef* ops, size_t n,
+                           SequenceNumber* sequence) {
   KV_RETURN_IF_ERROR(CheckWritable());
-  if (batch.empty()) {
+  if (n == 0) {
     if (sequence != nullptr) *sequence = LastSequence();
     return Status::OK();
   }
   // Encode and compress outside every lock.
-  std::vector<PagePart> parts;
-  std::string compressed;
-  for (const WriteBatch::Op& op : batch.ops()) {
+  // Per-thread scratch: a small write allocates nothing once the thread has warmed up.
+  thread_local std::vector<PagePart> scratch;
+  thread_local std::string compressed;
+  size_t used = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const OpRef& op = ops[i];
     if (op.key.size() > kMaxKeySize) {
       return Status::InvalidArgument("key of " + std::to_string(op.key.size()) +
                                      " bytes exceeds the limit of " + std::to_string(kMaxKeySize));
@@ -283,13 +377,16 @@ Status PageStore::Write(const WriteOptions& options, const WriteBatch& batch,
                                      std::to_string(kMaxValueSize));
     }
     const uint32_t page = PageOf(op.key);
-    auto it = std::find_if(parts.begin(), parts.end(), [&](const PagePart& p) { return p.page == page; });
-    if (it == parts.end()) {
-      parts.emplace_back();
-      parts.back().page = page;
-      it = parts.end() - 1;
+    size_t p = 0;
+    while (p < used && scratch[p].page != page) ++p;
+    if (p == used) {
+      if (used == scratch.size()) scratch.emplace_back();
+      scratch[used].page = page;
+      scratch[used].buf.clear();
+      scratch[used].recs.clear();
+      ++used;
     }
-    PagePart& part = *it;
+    PagePart& part = scratch[p];
     RecordHeader h;
     h.type = op.is_delete ? kTypeDelete : kTypePut;
     std::string_view stored;
@@ -310,14 +407,14 @@ Status PageStore::Write(const WriteOptions& options, const WriteBatch& batch,
     part.buf.append(stored);
     part.recs.push_back(PagePart::Rec{offset, op.key, h});
   }
+  std::span<PagePart> parts(scratch.data(), used);
   std::sort(parts.begin(), parts.end(),
             [](const PagePart& a, const PagePart& b) { return a.page < b.page; });
 
   // Lock the batch's pages in ascending order, reserve space, then take a sequence number:
   // a full disk fails here, before any sequence number is used.
-  std::vector<std::unique_lock<std::shared_mutex>> locks;
-  locks.reserve(parts.size());
-  for (PagePart& part : parts) locks.emplace_back(pages_[part.page]->mu());
+  PageLocks locks(parts.size());
+  for (PagePart& part : parts) locks.Lock(pages_[part.page]->mu());
   for (PagePart& part : parts) KV_RETURN_IF_ERROR(pages_[part.page]->ReserveLocked(part.buf.size()));
   KV_RETURN_IF_ERROR(CheckWritable());
   const SequenceNumber seq = next_sequence_.fetch_add(1);
@@ -325,27 +422,23 @@ Status PageStore::Write(const WriteOptions& options, const WriteBatch& batch,
   const auto batch_pages = static_cast<uint32_t>(parts.size());
   Status s;
   size_t appended = 0;
-  std::vector<uint64_t> old_ends;
-  old_ends.reserve(parts.size());
   for (; appended < parts.size(); ++appended) {
-    Page* page = pages_[parts[appended].page].get();
-    old_ends.push_back(page->EndLocked());
-    s = page->AppendLocked(&parts[appended], seq, now, batch_pages);
+    s = pages_[parts[appended].page]->AppendLocked(&parts[appended], seq, now, batch_pages);
     if (!s.ok()) break;
   }
   if (!s.ok()) {
     // The sequence number is lost, so no later write may become durable before a reopen
     // (recovery would see the gap and drop it): the store stops taking writes.
-    for (size_t i = 0; i < old_ends.size(); ++i) {
-      pages_[parts[i].page]->RollbackLocked(old_ends[i]).IgnoreError();
+    for (size_t i = 0; i <= appended && i < parts.size(); ++i) {
+      pages_[parts[i].page]->RollbackLocked(parts[i].base_offset).IgnoreError();
     }
     SetBackgroundError(s);
-    locks.clear();
+    locks.Unlock();
     Publish(seq);
     return s;
   }
   for (PagePart& part : parts) pages_[part.page]->ApplyLocked(part);
-  locks.clear();
+  locks.Unlock();
   Publish(seq);
   if (sequence != nullptr) *sequence = seq;
   return options.sync ? SyncTo(seq) : Status::OK();
@@ -369,32 +462,53 @@ void PageStore::Publish(SequenceNumber seq) {
   publish_cv_.notify_all();
 }
 
-Status PageStore::SyncAllPages() {
-  std::vector<Page*> dirty;
+Status PageStore::SyncRound(bool checkpoint) {
+  std::vector<Page*> pages;
+  std::vector<Page::Tail> tails;
+  uint64_t bytes = 0;
   for (auto& page : pages_) {
-    if (page->dirty()) dirty.push_back(page.get());
+    Page::Tail t = checkpoint ? page->UnsyncedTail() : page->UnjournaledTail();
+    if (t.to <= t.from) continue;
+    pages.push_back(page.get());
+    tails.push_back(t);
+    bytes += t.to - t.from;
   }
-  std::vector<Status> results(dirty.size());
+  if (!checkpoint && pages.size() > 1 && bytes <= kMaxJournalCommit) {
+    // Several pages, little data: one journal fdatasync instead of one per page.
+    std::vector<JournalRange> ranges;
+    for (size_t i = 0; i < pages.size(); ++i) {
+      JournalRange r{pages[i]->index(), tails[i].generation, tails[i].from, {}};
+      bool current = false;
+      KV_RETURN_IF_ERROR(pages[i]->ReadTail(tails[i], &r.bytes, &current));
+      if (current) ranges.push_back(std::move(r));
+    }
+    KV_RETURN_IF_ERROR(journal_->Commit(ranges));
+    for (size_t i = 0; i < pages.size(); ++i) pages[i]->MarkJournaled(tails[i]);
+    return Status::OK();
+  }
+  std::vector<Status> results(pages.size());
   // Concurrent fdatasyncs share the file system's journal commits.
-  ParallelFor(dirty.size(), 8, [&](size_t i) { results[i] = dirty[i]->SyncIfDirty(); });
+  ParallelFor(pages.size(), 8, [&](size_t i) { results[i] = pages[i]->SyncFile(); });
   for (const Status& s : results) KV_RETURN_IF_ERROR(s);
-  return Status::OK();
+  // Every page file now holds all it ever journaled.
+  return checkpoint ? journal_->Reset() : Status::OK();
 }
 
-Status PageStore::SyncTo(SequenceNumber seq) {
+Status PageStore::SyncTo(SequenceNumber seq, bool checkpoint) {
   std::unique_lock lock(sync_mu_);
   for (;;) {
-    if (synced_ >= seq) return Status::OK();
+    if (synced_ >= seq && !checkpoint) return Status::OK();
     if (has_error_.load()) return CheckWritable();
     if (syncing_) {
       sync_cv_.wait(lock);
       continue;
     }
-    // This writer leads: one round of fdatasyncs covers every write published so far.
+    // This writer leads: one round covers every write published so far.
     syncing_ = true;
     const SequenceNumber target = published_.load();
     lock.unlock();
-    Status s = SyncAllPages();
+    Status s = SyncRound(checkpoint);
+    if (s.ok() && !checkpoint && journal_->size() > kJournalCheckpointBytes) s = SyncRound(true);
     lock.lock();
     syncing_ = false;
     if (s.ok()) synced_ = std::max(synced_, target);
@@ -403,7 +517,51 @@ Status PageStore::SyncTo(SequenceNumber seq) {
       SetBackgroundError(s);
       return s;
     }
+    checkpoint = false;
   }
+}
+
+Status PageStore::ReplayJournal() {
+  std::vector<JournalRange> ranges;
+  KV_RETURN_IF_ERROR(Journal::ReadAll(env_, dir_, &ranges));
+  std::string existing;
+  for (const JournalRange& r : ranges) {
+    if (r.page >= superblock_.page_count) {
+      return Status::Corruption("journal names page " + std::to_string(r.page));
+    }
+    const std::string path = dir_ + "/" + PageFileName(r.page);
+    std::unique_ptr<File> file;
+    KV_RETURN_IF_ERROR(env_->OpenFile(path, Env::OpenMode::kAppend, &file));
+    char header[kPageHeaderSize];
+    size_t got = 0;
+    KV_RETURN_IF_ERROR(file->Read(0, kPageHeaderSize, header, &got));
+    // A compaction replaced the file after this entry; the new file is durable.
+    if (got < kPageHeaderSize || DecodeFixed64(header + 16) != r.generation) continue;
+    existing.resize(r.bytes.size());
+    KV_RETURN_IF_ERROR(file->Read(r.offset, r.bytes.size(), existing.data(), &got));
+    if (got == r.bytes.size() && existing == r.bytes) continue;
+    // The page lost these bytes, and with them everything after (never synced).
+    if (file->Size() < r.offset) {
+      return Status::Corruption(PageFileName(r.page) + " is shorter than its journaled tail at " +
+                                std::to_string(r.offset));
+    }
+    KV_RETURN_IF_ERROR(file->Truncate(r.offset));
+    KV_RETURN_IF_ERROR(file->Append(r.bytes.data(), r.bytes.size()));
+    KV_RETURN_IF_ERROR(file->Sync());
+  }
+  return journal_->Reset();
+}
+
+Status PageStore::Flush() {
+  KV_RETURN_IF_ERROR(CheckWritable());
+  for (auto& page : pages_) {
+    Status s = page->Flush();
+    if (!s.ok()) {
+      SetBackgroundError(s);
+      return s;
+    }
+  }
+  return Status::OK();
 }
 
 Status PageStore::Sync() {
@@ -423,7 +581,7 @@ Status PageStore::PersistWatermark() {
     std::unique_lock lock(publish_mu_);
     publish_cv_.wait(lock, [&] { return published_.load() >= target; });
   }
-  KV_RETURN_IF_ERROR(SyncTo(target));
+  KV_RETURN_IF_ERROR(SyncTo(target, /*checkpoint=*/true));
   {
     std::lock_guard lock(superblock_mu_);
     if (superblock_.durable_sequence < target) {
@@ -497,14 +655,20 @@ StoreStats PageStore::Stats() {
 
 void PageStore::BackgroundLoop() {
   auto last_watermark = std::chrono::steady_clock::now();
+  auto last_compaction_check = last_watermark;
   for (;;) {
     {
       std::unique_lock lock(bg_mu_);
-      bg_cv_.wait_for(lock, std::chrono::seconds(1), [&] { return stop_; });
+      bg_cv_.wait_for(lock, kFlushInterval, [&] { return stop_; });
       if (stop_) return;
     }
     if (has_error_.load()) continue;
-    Status s;
+    Status s = Flush();
+    if (std::chrono::steady_clock::now() - last_compaction_check < std::chrono::seconds(1)) {
+      if (!s.ok() && options_.on_background_error) options_.on_background_error(s);
+      continue;
+    }
+    last_compaction_check = std::chrono::steady_clock::now();
     if (std::chrono::steady_clock::now() - last_watermark >= kWatermarkInterval) {
       last_watermark = std::chrono::steady_clock::now();
       bool behind = false;
@@ -512,7 +676,7 @@ void PageStore::BackgroundLoop() {
         std::lock_guard lock(superblock_mu_);
         behind = superblock_.durable_sequence < published_.load();
       }
-      if (behind) s = PersistWatermark();
+      if (behind && s.ok()) s = PersistWatermark();
     }
     if (s.ok() && options_.background_compaction) {
       for (uint32_t i = 0; i < pages_.size() && s.ok(); ++i) {

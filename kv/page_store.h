@@ -16,6 +16,7 @@
 
 #include "kv/compression.h"
 #include "kv/env.h"
+#include "kv/journal.h"
 #include "kv/page.h"
 #include "kv/store.h"
 #include "kv/superblock.h"
@@ -43,12 +44,15 @@ class PageStore final : public Store {
   Status Get(const ReadOptions& options, std::string_view key, std::string* value) override;
   Status Write(const WriteOptions& options, const WriteBatch& batch,
                SequenceNumber* sequence) override;
+  Status Put(const WriteOptions& options, std::string_view key, std::string_view value) override;
+  Status Delete(const WriteOptions& options, std::string_view key) override;
   Status Versions(std::string_view key, std::vector<VersionInfo>* versions) override;
   std::unique_ptr<Iterator> NewIterator(const ReadOptions& options,
                                         std::string_view prefix) override;
   std::shared_ptr<const Snapshot> GetSnapshot() override;
   SequenceNumber LastSequence() const override { return published_.load(); }
   Status Sync() override;
+  Status Flush() override;
   Status Compact(const CompactOptions& options) override;
   StoreStats Stats() override;
   uint32_t ShardCount() const override { return static_cast<uint32_t>(pages_.size()); }
@@ -62,17 +66,33 @@ class PageStore final : public Store {
   PageStore(const Options& options, std::string dir);
   Status Recover();
   Status CreateNew();
-  Status OpenPages(std::vector<std::vector<RecoveredGroup>>* groups);
+  Status OpenPages(std::vector<PageRecovery>* recovery);
+  // When a page lost the tail of a batch, drops that batch's parts from the other pages too
+  // (they are those pages' newest parts), whatever the watermark says.
+  Status CutTornBatches(std::vector<PageRecovery>* recovery);
   // Drops every batch at or after the first incomplete batch or missing sequence number
   // above the durable watermark: the surviving writes are a prefix of those made.
-  Status CutAfterLostWrites(const std::vector<std::vector<RecoveredGroup>>& groups);
+  Status CutAfterLostWrites(const std::vector<PageRecovery>& recovery);
   Status CheckWritable() const;
+  // A put or delete of a batch, by reference.
+  struct OpRef {
+    bool is_delete;
+    std::string_view key;
+    std::string_view value;
+  };
+  // Write's body: applies ops[0, n) as one atomic batch.
+  Status WriteOps(const WriteOptions& options, const OpRef* ops, size_t n,
+                  SequenceNumber* sequence);
   // Waits until every sequence number up to `seq` is applied, then makes `seq` visible.
   void Publish(SequenceNumber seq);
-  // Group commit: returns when everything up to `seq` is on disk.
-  Status SyncTo(SequenceNumber seq);
-  Status SyncAllPages();
-  // Syncs and records the durable watermark in the superblock.
+  // Group commit: returns when everything up to `seq` is on disk. With `checkpoint`, also
+  // syncs every page file itself and empties the journal.
+  Status SyncTo(SequenceNumber seq, bool checkpoint = false);
+  // One round of the group commit leader: journal or fdatasync what is not yet durable.
+  Status SyncRound(bool checkpoint);
+  // Puts journaled page tails back into page files that lost them (before recovery).
+  Status ReplayJournal();
+  // Checkpoints and records the durable watermark in the superblock.
   Status PersistWatermark();
   Status CompactPage(uint32_t page, const RetentionPolicy& policy);
   void SetBackgroundError(const Status& s);
@@ -80,6 +100,7 @@ class PageStore final : public Store {
   SequenceNumber ReadSequence(const ReadOptions& options) const;
 
   const Options options_;
+  bool recovered_ = false;  // Recover() succeeded: closing writes a clean state
   const std::string dir_;
   Env* const env_;
   std::shared_ptr<const Sharder> sharder_holder_;
@@ -87,6 +108,7 @@ class PageStore final : public Store {
   CompressionOptions compression_;
   std::shared_ptr<const RetentionPolicy> retention_;
   std::unique_ptr<FileLock> lock_;
+  std::unique_ptr<Journal> journal_;  // used only by the group commit leader
   Superblock superblock_;  // GUARDED_BY(superblock_mu_)
   std::mutex superblock_mu_;
   std::vector<std::unique_ptr<Page>> pages_;

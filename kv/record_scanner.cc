@@ -53,6 +53,7 @@ Status RecordScanner::Next(Result* result, RecordHeader* header, std::string_vie
     if (zero) return Status::OK();
     return Status::Corruption("offset " + std::to_string(pos_) + ": " + s.message());
   }
+  torn_header_valid_ = true;  // whatever follows, this header is whole
   const uint64_t size = header->record_size();
   if (size > remaining) return Status::OK();
   KV_RETURN_IF_ERROR(Fill(pos_, static_cast<size_t>(size)));
@@ -64,6 +65,7 @@ Status RecordScanner::Next(Result* result, RecordHeader* header, std::string_vie
   }
   *offset = pos_;
   pos_ += size;
+  torn_header_valid_ = false;
   *result = Result::kRecord;
   return Status::OK();
 }

@@ -26,6 +26,8 @@ class RecordScanner {
 
   // Offset of the next record to be read.
   uint64_t position() const { return pos_; }
+  // After kTornTail: whether the torn record's header was whole, and that header.
+  bool torn_header_valid() const { return torn_header_valid_; }
 
  private:
   // Makes [pos, pos+n) available in buf_.
@@ -40,6 +42,7 @@ class RecordScanner {
   const uint64_t limit_;
   std::string buf_;
   uint64_t buf_off_ = 0;
+  bool torn_header_valid_ = false;
 };
 
 }  // namespace kv

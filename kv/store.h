@@ -211,8 +211,9 @@ class Store {
   // either all of them are there or none. *sequence (if not null) receives that number.
   virtual Status Write(const WriteOptions& options, const WriteBatch& batch,
                        SequenceNumber* sequence = nullptr) = 0;
-  Status Put(const WriteOptions& options, std::string_view key, std::string_view value);
-  Status Delete(const WriteOptions& options, std::string_view key);
+  // One-op batches.
+  virtual Status Put(const WriteOptions& options, std::string_view key, std::string_view value);
+  virtual Status Delete(const WriteOptions& options, std::string_view key);
 
   // All versions of `key` still stored, newest first (empty if none).
   virtual Status Versions(std::string_view key, std::vector<VersionInfo>* versions) = 0;
@@ -225,6 +226,9 @@ class Store {
 
   // Makes every write so far durable.
   virtual Status Sync() = 0;
+  // Hands every write so far to the operating system, so that it survives a crash of this
+  // process (not of the machine). Without it, writes reach the OS within 200 ms.
+  virtual Status Flush() = 0;
   // Rewrites shards dropping what the retention policy does not keep; safe while reads and
   // writes go on.
   virtual Status Compact(const CompactOptions& options) = 0;
