@@ -376,7 +376,7 @@ Status Page::ReserveLocked(uint64_t bytes) {
 }
 
 Status Page::AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns,
-                          uint32_t batch_pages) {
+                          uint32_t batch_pages, bool flush) {
   part->base_offset = EndLocked();
   // Later records of the same key in this part chain to the earlier ones.
   const bool use_map = part->recs.size() > 16;
@@ -416,7 +416,7 @@ Status Page::AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns,
     return file_->Append(part->buf.data(), part->buf.size());
   }
   wbuf_.append(part->buf);
-  return wbuf_.size() >= kWriteBufferLimit ? FlushLocked() : Status::OK();
+  return flush || wbuf_.size() >= kWriteBufferLimit ? FlushLocked() : Status::OK();
 }
 
 Status Page::FlushLocked() {

@@ -92,8 +92,10 @@ class Page {
   std::shared_mutex& mu() { return mu_; }
   // REQUIRES: mu_ held exclusively. Makes sure `bytes` more can be appended without ENOSPC.
   Status ReserveLocked(uint64_t bytes);
-  // REQUIRES: mu_ held exclusively. Encodes the headers and appends part.buf.
-  Status AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns, uint32_t batch_pages);
+  // REQUIRES: mu_ held exclusively. Encodes the headers and appends part.buf (to the file
+  // itself when `flush`, else possibly to the write buffer).
+  Status AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns, uint32_t batch_pages,
+                      bool flush);
   // REQUIRES: mu_ held exclusively, AppendLocked succeeded. Indexes the appended records.
   void ApplyLocked(const PagePart& part);
   // REQUIRES: mu_ held exclusively. Cuts a failed append back to `end`.

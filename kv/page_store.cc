@@ -423,7 +423,8 @@ Status PageStore::WriteOps(const WriteOptions& options, const OpRef* ops, size_t
   Status s;
   size_t appended = 0;
   for (; appended < parts.size(); ++appended) {
-    s = pages_[parts[appended].page]->AppendLocked(&parts[appended], seq, now, batch_pages);
+    s = pages_[parts[appended].page]->AppendLocked(&parts[appended], seq, now, batch_pages,
+                                                   options.flush);
     if (!s.ok()) break;
   }
   if (!s.ok()) {

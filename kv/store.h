@@ -134,6 +134,11 @@ struct WriteOptions {
   // When true, the batch is durable on disk before Write returns. Concurrent sync writers
   // share one flush.
   bool sync = false;
+  // When true, the batch reaches the operating system before Write returns, so that it
+  // survives a crash of this process. Otherwise small batches collect in a buffer that
+  // reaches the OS within 200 ms (or on Flush/Sync): a crash of the process then loses at
+  // most that window, and never part of a batch.
+  bool flush = false;
 };
 
 class Snapshot;
