@@ -200,10 +200,10 @@ Status Page::LoadLocked(uint64_t limit, SequenceNumber durable, PageRecovery* re
   return Status::OK();
 }
 
-Status Page::ReadLocked(const File& file, uint64_t offset, size_t n, char* buf,
+Status Page::ReadLocked(const File& file, bool buffered, uint64_t offset, size_t n, char* buf,
                         size_t* got) const {
   const uint64_t flushed = file.Size();
-  if (&file != file_.get() || offset + n <= flushed) return file.Read(offset, n, buf, got);
+  if (!buffered || offset + n <= flushed) return file.Read(offset, n, buf, got);
   // The range reaches into the write buffer, which continues the file at `flushed`.
   size_t from_file = 0;
   if (offset < flushed) {
@@ -221,10 +221,11 @@ Status Page::ReadLocked(const File& file, uint64_t offset, size_t n, char* buf,
   return Status::OK();
 }
 
-Status Page::ReadHeaderLocked(const File& file, uint64_t offset, RecordHeader* header) const {
+Status Page::ReadHeaderLocked(const File& file, bool buffered, uint64_t offset,
+                              RecordHeader* header) const {
   char buf[kRecordHeaderSize];
   size_t got = 0;
-  KV_RETURN_IF_ERROR(ReadLocked(file, offset, kRecordHeaderSize, buf, &got));
+  KV_RETURN_IF_ERROR(ReadLocked(file, buffered, offset, kRecordHeaderSize, buf, &got));
   if (got < kRecordHeaderSize) {
     return CorruptionAt(offset, Status::Corruption("record header past end of file"));
   }
@@ -233,11 +234,11 @@ Status Page::ReadHeaderLocked(const File& file, uint64_t offset, RecordHeader* h
   return Status::OK();
 }
 
-Status Page::ReadRecordLocked(const File& file, uint64_t offset, uint64_t size,
+Status Page::ReadRecordLocked(const File& file, bool buffered, uint64_t offset, uint64_t size,
                               RecordHeader* header, std::string* record) const {
   record->resize(size);
   size_t got = 0;
-  KV_RETURN_IF_ERROR(ReadLocked(file, offset, size, record->data(), &got));
+  KV_RETURN_IF_ERROR(ReadLocked(file, buffered, offset, size, record->data(), &got));
   if (got < size || size < kRecordHeaderSize) {
     return CorruptionAt(offset, Status::Corruption("record extends past end of file"));
   }
@@ -262,7 +263,7 @@ Status Page::ResolveLocked(std::string_view key, const IndexEntry& entry, Sequen
   *found = false;
   uint64_t off = entry.offset;
   for (;;) {
-    KV_RETURN_IF_ERROR(ReadHeaderLocked(*file_, off, header));
+    KV_RETURN_IF_ERROR(ReadHeaderLocked(*file_, true, off, header));
     if (header->key_len != key.size()) {
       return CorruptionAt(off, Status::Corruption("version chain leads to another key"));
     }
@@ -296,7 +297,7 @@ Status Page::Get(std::string_view key, SequenceNumber at, std::string* value) {
   } else if (entry.deleted) {
     return Status::NotFound({});
   }
-  KV_RETURN_IF_ERROR(ReadRecordLocked(*file_, offset, size, &h, &record));
+  KV_RETURN_IF_ERROR(ReadRecordLocked(*file_, true, offset, size, &h, &record));
   if (h.deleted()) return Status::NotFound({});
   if (std::string_view(record).substr(kRecordHeaderSize, h.key_len) != key) {
     return CorruptionAt(offset, Status::Corruption("index points to another key"));
@@ -314,7 +315,7 @@ Status Page::Versions(std::string_view key, std::vector<VersionInfo>* versions) 
   uint64_t off = entry->offset;
   while (off != kNoPrev) {
     RecordHeader h;
-    KV_RETURN_IF_ERROR(ReadHeaderLocked(*file_, off, &h));
+    KV_RETURN_IF_ERROR(ReadHeaderLocked(*file_, true, off, &h));
     versions->push_back(VersionInfo{h.sequence, h.time_ns, h.deleted() ? 0 : h.raw_len, h.deleted()});
     if (h.prev != kNoPrev && h.prev >= off) {
       return CorruptionAt(off, Status::Corruption("version chain points forward"));
@@ -354,7 +355,7 @@ Status Page::Scan(std::string_view prefix, std::string_view start, bool exclusiv
     } else if (entry.deleted) {
       return true;
     }
-    status = ReadRecordLocked(*file_, offset, size, &h, &record);
+    status = ReadRecordLocked(*file_, true, offset, size, &h, &record);
     if (!status.ok()) return false;
     ScanItem item{std::string(key), {}, h.sequence};
     status = ValueFromRecord(h, record, &item.value);
@@ -421,7 +422,13 @@ Status Page::AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns,
 
 Status Page::FlushLocked() {
   if (wbuf_.empty()) return Status::OK();
+  const uint64_t end = file_->Size();
   Status s = file_->Append(wbuf_.data(), wbuf_.size());
+  if (!s.ok()) {
+    // Keep the buffer: what is indexed stays readable while the store refuses new writes.
+    file_->Truncate(end).IgnoreError();
+    return s;
+  }
   wbuf_.clear();
   if (wbuf_.capacity() > 4 * kWriteBufferLimit) wbuf_.shrink_to_fit();
   return s;
@@ -468,7 +475,7 @@ Status Page::ReadTail(const Tail& tail, std::string* bytes, bool* current) {
   if (!*current) return Status::OK();
   bytes->resize(tail.to - tail.from);
   size_t got = 0;
-  KV_RETURN_IF_ERROR(ReadLocked(*file_, tail.from, bytes->size(), bytes->data(), &got));
+  KV_RETURN_IF_ERROR(ReadLocked(*file_, true, tail.from, bytes->size(), bytes->data(), &got));
   if (got != bytes->size()) return CorruptionAt(tail.from, Status::Corruption("short tail read"));
   return Status::OK();
 }

@@ -139,7 +139,9 @@ class Page {
 
   // Rewrites the durable part of the page keeping what `policy` and the live snapshots
   // keep, and copies the rest as it is. Reads and writes go on meanwhile.
-  Status Compact(const RetentionPolicy& policy, const std::vector<SequenceNumber>& snapshots);
+  // Every record with sequence number `protect` (the store's newest batch) is kept.
+  Status Compact(const RetentionPolicy& policy, const std::vector<SequenceNumber>& snapshots,
+                 SequenceNumber protect);
   // Writes the index snapshot (hint file), when the whole page is durable.
   Status WriteHint();
 
@@ -167,10 +169,13 @@ class Page {
   bool LoadHintLocked(uint64_t file_size, uint64_t* covered, RecoveredGroup* last_group);
   static void IndexRecord(std::string_view key, const RecordHeader& h, uint64_t offset,
                           KeyIndex* index, Counters* counters);
-  // Reads and verifies the whole record at offset. REQUIRES: mu_ held (either way).
-  Status ReadRecordLocked(const File& file, uint64_t offset, uint64_t size, RecordHeader* header,
-                          std::string* record) const;
-  Status ReadHeaderLocked(const File& file, uint64_t offset, RecordHeader* header) const;
+  // Reads and verifies the whole record at offset. With `buffered`, `file` is file_, mu_ is
+  // held (either way) and the bytes may still be in the write buffer; without, the bytes
+  // are in the file already (compaction reads the durable part of a page without mu_).
+  Status ReadRecordLocked(const File& file, bool buffered, uint64_t offset, uint64_t size,
+                          RecordHeader* header, std::string* record) const;
+  Status ReadHeaderLocked(const File& file, bool buffered, uint64_t offset,
+                          RecordHeader* header) const;
   Status ValueFromRecord(const RecordHeader& h, std::string_view record, std::string* value) const;
   // The version of `key` visible at `at`, following the on-disk chain from `entry`.
   // Returns false in *found when none.
@@ -179,9 +184,10 @@ class Page {
   Status CorruptionAt(uint64_t offset, const Status& what) const;
   // REQUIRES: mu_ held exclusively.
   Status FlushLocked();
-  // Reads [offset, offset+n) of `file`, from the write buffer when file is the current one
-  // and the bytes lie past its end. REQUIRES: mu_ held.
-  Status ReadLocked(const File& file, uint64_t offset, size_t n, char* buf, size_t* got) const;
+  // Reads [offset, offset+n) of `file`, the part past its end from the write buffer when
+  // `buffered` (then REQUIRES: mu_ held and file is file_).
+  Status ReadLocked(const File& file, bool buffered, uint64_t offset, size_t n, char* buf,
+                    size_t* got) const;
   std::string HintPath() const;
 
   Env* const env_;

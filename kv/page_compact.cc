@@ -36,8 +36,10 @@ struct ChainVersion {
 struct KeptRecord {
   uint64_t old_offset;
   uint64_t size;
+  SequenceNumber sequence;
   int64_t older;  // index of the key's next older kept record, or -1
   uint64_t new_offset = 0;
+  uint32_t part_records = 1;  // kept records of its batch, contiguous in the new file
 };
 
 // Buffers appends to a file.
@@ -167,27 +169,37 @@ Status Page::WriteHint() {
   return WriteFileAtomically(env_, HintPath(), hint);
 }
 
-Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNumber>& snapshots) {
+Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNumber>& snapshots,
+                     SequenceNumber protect) {
   std::lock_guard compact_lock(compact_mu_);
   if (read_only_) return Status::InvalidArgument("store is open read-only");
 
-  // 1. Take the page's state at end offset E. Everything below E is immutable.
+  // 1. Take the page's state at its durable end E: everything below E is in the file and
+  // immutable. For each key, note its newest version below E (walking back from newer
+  // versions, which may still be in the write buffer, needs the lock).
   std::shared_ptr<File> old_file;
   uint64_t end = 0;
   uint64_t generation = 0;
-  SequenceNumber page_max_sequence = 0;
-  std::vector<std::pair<std::string, IndexEntry>> keys;
+  std::vector<std::pair<std::string, uint64_t>> keys;  // key, offset of a version below E
   {
     std::shared_lock lock(mu_);
     old_file = file_;
     end = durable_end_;
-    page_max_sequence = max_sequence_;
     generation = generation_ + 1;
     keys.reserve(index_->size());
+    Status status;
     index_->ScanFrom({}, false, [&](std::string_view key, const IndexEntry& e) {
-      keys.emplace_back(std::string(key), e);
+      uint64_t off = e.offset;
+      while (off != kNoPrev && off >= end) {
+        RecordHeader h;
+        status = ReadHeaderLocked(*file_, true, off, &h);
+        if (!status.ok()) return false;
+        off = h.prev < off ? h.prev : kNoPrev;
+      }
+      if (off != kNoPrev) keys.emplace_back(std::string(key), off);
       return true;
     });
+    KV_RETURN_IF_ERROR(status);
   }
 
   // 2. Walk each key's versions and choose what to keep. Runs without mu_.
@@ -197,17 +209,15 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
   std::vector<VersionInfo> infos;
   for (size_t k = 0; k < keys.size(); ++k) {
     chain.clear();
-    for (uint64_t off = keys[k].second.offset; off != kNoPrev;) {
+    for (uint64_t off = keys[k].second; off != kNoPrev;) {
       RecordHeader h;
-      KV_RETURN_IF_ERROR(ReadHeaderLocked(*old_file, off, &h));
+      KV_RETURN_IF_ERROR(ReadHeaderLocked(*old_file, false, off, &h));
       if (h.prev != kNoPrev && h.prev >= off) {
         return CorruptionAt(off, Status::Corruption("version chain points forward"));
       }
-      if (off < end) {  // later versions are not yet durable: copied with the tail below
-        chain.push_back(ChainVersion{
-            VersionInfo{h.sequence, h.time_ns, h.deleted() ? 0 : h.raw_len, h.deleted()}, off,
-            h.record_size()});
-      }
+      chain.push_back(ChainVersion{
+          VersionInfo{h.sequence, h.time_ns, h.deleted() ? 0 : h.raw_len, h.deleted()}, off,
+          h.record_size()});
       off = h.prev;
     }
     if (chain.empty()) continue;
@@ -216,9 +226,9 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
     std::vector<bool> keep(chain.size(), false);
     policy.Select(keys[k].first, infos, &keep);
     keep.resize(chain.size());
-    // The newest live version always stays, and so does the page's newest record, which
-    // recovery uses to tell whether the newest batch is whole.
-    if (!chain[0].info.deleted || chain[0].info.sequence == page_max_sequence) keep[0] = true;
+    // The newest live version always stays, and so does every record of the store's newest
+    // batch, which recovery uses to tell whether that batch is whole.
+    if (!chain[0].info.deleted || chain[0].info.sequence == protect) keep[0] = true;
     for (SequenceNumber snap : snapshots) {
       for (size_t i = 0; i < chain.size(); ++i) {
         if (chain[i].info.sequence <= snap) {
@@ -232,7 +242,7 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
     int64_t older = -1;
     for (size_t i = chain.size(); i-- > 0;) {
       if (!keep[i]) continue;
-      kept.push_back(KeptRecord{chain[i].offset, chain[i].size, older});
+      kept.push_back(KeptRecord{chain[i].offset, chain[i].size, chain[i].info.sequence, older});
       older = static_cast<int64_t>(kept.size() - 1);
     }
     if (older >= 0) newest_kept.emplace_back(k, static_cast<size_t>(older));
@@ -256,6 +266,13 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
     kept[i].new_offset = total;
     total += kept[i].size;
   }
+  // What is kept of one batch stays one group (same sequence number, contiguous).
+  for (size_t run = 0; run < order.size();) {
+    size_t next = run + 1;
+    while (next < order.size() && kept[order[next]].sequence == kept[order[run]].sequence) ++next;
+    for (size_t j = run; j < next; ++j) kept[order[j]].part_records = static_cast<uint32_t>(next - run);
+    run = next;
+  }
   Status s = new_file->Reserve(0, total);
   if (!s.ok()) return fail(s);
   BufferedAppender out(new_file.get());
@@ -267,11 +284,11 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
   std::string record;
   for (size_t i : order) {
     RecordHeader h;
-    s = ReadRecordLocked(*old_file, kept[i].old_offset, kept[i].size, &h, &record);
+    s = ReadRecordLocked(*old_file, false, kept[i].old_offset, kept[i].size, &h, &record);
     if (!s.ok()) return fail(s);
     h.prev = kept[i].older >= 0 ? kept[static_cast<size_t>(kept[i].older)].new_offset : kNoPrev;
-    h.part_records = 1;  // everything here is below the durable watermark: no framing needed
-    h.batch_pages = 1;
+    h.part_records = kept[i].part_records;
+    h.batch_pages = 1;  // everything here is below the durable watermark: no cross-page check
     EncodeRecordHeader(h, record.data());
     max_seq = std::max(max_seq, h.sequence);
     counters.records++;
@@ -283,7 +300,7 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
   // Index the newest kept version of each key, in key order.
   for (auto [k, idx] : newest_kept) {
     RecordHeader h;
-    s = ReadHeaderLocked(*old_file, kept[idx].old_offset, &h);
+    s = ReadHeaderLocked(*old_file, false, kept[idx].old_offset, &h);
     if (!s.ok()) return fail(s);
     Counters ignored;
     h.prev = kNoPrev;

@@ -628,7 +628,7 @@ std::unique_ptr<Iterator> PageStore::NewIterator(const ReadOptions& options,
 Status PageStore::CompactPage(uint32_t page, const RetentionPolicy& policy) {
   // Make as much of the page durable as possible: only that part is rewritten.
   KV_RETURN_IF_ERROR(PersistWatermark());
-  return pages_[page]->Compact(policy, snapshots_->Sequences());
+  return pages_[page]->Compact(policy, snapshots_->Sequences(), published_.load());
 }
 
 Status PageStore::Compact(const CompactOptions& options) {

@@ -19,6 +19,15 @@ class KeepLastN final : public RetentionPolicy {
   const uint32_t n_;
 };
 
+class KeepLatest final : public RetentionPolicy {
+ public:
+  void Select(std::string_view, std::span<const VersionInfo> versions,
+              std::vector<bool>* keep) const override {
+    // A deleted key goes entirely: its tombstone has nothing left to hide.
+    if (!versions.empty() && !versions[0].deleted) (*keep)[0] = true;
+  }
+};
+
 class KeepVisibleAt final : public RetentionPolicy {
  public:
   explicit KeepVisibleAt(SequenceNumber seq) : seq_(seq) {}
@@ -44,7 +53,7 @@ class WholeKey final : public Sharder {
 }  // namespace
 
 std::shared_ptr<const RetentionPolicy> KeepLatestPolicy() {
-  static const auto policy = std::make_shared<const KeepLastN>(1);
+  static const auto policy = std::make_shared<const KeepLatest>();
   return policy;
 }
 std::shared_ptr<const RetentionPolicy> KeepLastNPolicy(uint32_t n) {
