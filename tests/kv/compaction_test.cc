@@ -13,26 +13,12 @@
 
 #include "kv/store.h"
 #include "tests/support/fault_env.h"
+#include "tests/support/test_util.h"
 
 namespace kv {
 namespace {
 
-#define ASSERT_OK(expr)                                     \
-  do {                                                      \
-    ::kv::Status _s = (expr);                               \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
-  } while (0)
-#define EXPECT_OK(expr)                                     \
-  do {                                                      \
-    ::kv::Status _s = (expr);                               \
-    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
-  } while (0)
-
-std::string RandomBytes(std::mt19937_64& rng, size_t n) {
-  std::string s(n, '\0');
-  for (char& c : s) c = static_cast<char>(rng());
-  return s;
-}
+using kvtest::RandomBytes;
 
 class CompactionTest : public ::testing::Test {
  protected:

@@ -17,15 +17,10 @@
 
 #include "kv/store.h"
 #include "tests/support/fault_env.h"
+#include "tests/support/test_util.h"
 
 namespace kv {
 namespace {
-
-#define ASSERT_OK(expr)                                     \
-  do {                                                      \
-    ::kv::Status _s = (expr);                               \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
-  } while (0)
 
 constexpr int kOwners = 4;
 constexpr int kCounterWriters = 2;

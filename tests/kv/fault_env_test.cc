@@ -1,6 +1,7 @@
 // Tests of the test harness itself: kvtest::FaultInjectionEnv must model durability and
 // inject faults exactly as the crash and fault tests assume.
 #include "tests/support/fault_env.h"
+#include "tests/support/test_util.h"
 
 #include <gtest/gtest.h>
 
@@ -10,12 +11,6 @@
 
 namespace kvtest {
 namespace {
-
-#define ASSERT_OK(expr)                                     \
-  do {                                                      \
-    ::kv::Status _s = (expr);                               \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
-  } while (0)
 
 uint64_t FileSize(const std::string& path) { return std::filesystem::file_size(path); }
 

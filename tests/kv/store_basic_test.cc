@@ -18,29 +18,12 @@
 #include "kv/status.h"
 #include "kv/store.h"
 #include "tests/support/fault_env.h"
+#include "tests/support/test_util.h"
 
 namespace kv {
 namespace {
 
-#define ASSERT_OK(expr)                                     \
-  do {                                                      \
-    ::kv::Status _s = (expr);                               \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
-  } while (0)
-#define EXPECT_OK(expr)                                     \
-  do {                                                      \
-    ::kv::Status _s = (expr);                               \
-    EXPECT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
-  } while (0)
-
-std::string RandomBytes(std::mt19937_64& rng, size_t n) {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; i += 8) {
-    uint64_t r = rng();
-    for (size_t j = 0; j < 8 && i + j < n; j++) s[i + j] = static_cast<char>(r >> (8 * j));
-  }
-  return s;
-}
+using kvtest::RandomBytes;
 
 std::string CompressibleBytes(size_t n) {
   std::string s;

@@ -14,17 +14,12 @@
 #include "kv/record.h"
 #include "kv/store.h"
 #include "tests/support/fault_env.h"
+#include "tests/support/test_util.h"
 
 namespace kv {
 namespace {
 
 namespace fs = std::filesystem;
-
-#define ASSERT_OK(expr)                                     \
-  do {                                                      \
-    ::kv::Status _s = (expr);                               \
-    ASSERT_TRUE(_s.ok()) << #expr << ": " << _s.ToString(); \
-  } while (0)
 
 using Model = std::map<std::string, std::string>;
 
