@@ -12,8 +12,10 @@ namespace {
 
 constexpr size_t kArenaBlock = 64 << 10;
 
+// The high half of XXH3: the page a key lives in was chosen by the same hash modulo the
+// page count, so the low bits are nearly constant within a page and would cluster the table.
 uint32_t HashKey(std::string_view key) {
-  return static_cast<uint32_t>(XXH3_64bits(key.data(), key.size()));
+  return static_cast<uint32_t>(XXH3_64bits(key.data(), key.size()) >> 32);
 }
 
 }  // namespace
