@@ -326,7 +326,7 @@ Status Page::Versions(std::string_view key, std::vector<VersionInfo>* versions) 
 }
 
 Status Page::Scan(std::string_view prefix, std::string_view start, bool exclusive,
-                  SequenceNumber at, size_t max_items, size_t max_bytes,
+                  SequenceNumber at, bool keys_only, size_t max_items, size_t max_bytes,
                   std::vector<ScanItem>* items, bool* exhausted) {
   thread_local std::string record;
   std::shared_lock lock(mu_);
@@ -354,6 +354,15 @@ Status Page::Scan(std::string_view prefix, std::string_view start, bool exclusiv
       size = h.record_size();
     } else if (entry.deleted) {
       return true;
+    } else if (keys_only) {
+      items->push_back(ScanItem{std::string(key), {}, entry.sequence});
+      bytes += key.size();
+      return true;
+    }
+    if (keys_only) {
+      items->push_back(ScanItem{std::string(key), {}, h.sequence});
+      bytes += key.size();
+      return true;
     }
     status = ReadRecordLocked(*file_, true, offset, size, &h, &record);
     if (!status.ok()) return false;
@@ -377,7 +386,7 @@ Status Page::ReserveLocked(uint64_t bytes) {
 }
 
 Status Page::AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns,
-                          uint32_t batch_pages, bool flush) {
+                          uint32_t batch_pages) {
   part->base_offset = EndLocked();
   // Later records of the same key in this part chain to the earlier ones.
   const bool use_map = part->recs.size() > 16;
@@ -417,7 +426,7 @@ Status Page::AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns,
     return file_->Append(part->buf.data(), part->buf.size());
   }
   wbuf_.append(part->buf);
-  return flush || wbuf_.size() >= kWriteBufferLimit ? FlushLocked() : Status::OK();
+  return wbuf_.size() >= kWriteBufferLimit ? FlushLocked() : Status::OK();
 }
 
 Status Page::FlushLocked() {

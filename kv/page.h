@@ -86,16 +86,16 @@ class Page {
   // `start` (at or after it unless `exclusive`), stopping after max_items or max_bytes.
   // *exhausted says whether the scan reached the end of the prefix.
   Status Scan(std::string_view prefix, std::string_view start, bool exclusive, SequenceNumber at,
-              size_t max_items, size_t max_bytes, std::vector<ScanItem>* items, bool* exhausted);
+              bool keys_only, size_t max_items, size_t max_bytes, std::vector<ScanItem>* items,
+              bool* exhausted);
 
   // ---- Writes: PageStore holds mu() exclusively around these. ----
   std::shared_mutex& mu() { return mu_; }
   // REQUIRES: mu_ held exclusively. Makes sure `bytes` more can be appended without ENOSPC.
   Status ReserveLocked(uint64_t bytes);
-  // REQUIRES: mu_ held exclusively. Encodes the headers and appends part.buf (to the file
-  // itself when `flush`, else possibly to the write buffer).
-  Status AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns, uint32_t batch_pages,
-                      bool flush);
+  // REQUIRES: mu_ held exclusively. Encodes the headers and appends part.buf, to the write
+  // buffer when it is small.
+  Status AppendLocked(PagePart* part, SequenceNumber seq, uint64_t time_ns, uint32_t batch_pages);
   // REQUIRES: mu_ held exclusively, AppendLocked succeeded. Indexes the appended records.
   void ApplyLocked(const PagePart& part);
   // REQUIRES: mu_ held exclusively. Cuts a failed append back to `end`.

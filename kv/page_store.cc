@@ -102,7 +102,8 @@ std::vector<SequenceNumber> SnapshotList::Sequences() {
 }
 
 std::unique_ptr<Iterator> NewStoreIterator(PageStore* store, std::shared_ptr<const Snapshot> pin,
-                                           SequenceNumber at, std::string_view prefix);
+                                           SequenceNumber at, bool keys_only,
+                                           std::string_view prefix);
 
 Status OpenPageStore(const Options& options, const std::string& dir, std::unique_ptr<Store>* store) {
   return PageStore::Open(options, dir, store);
@@ -423,8 +424,7 @@ Status PageStore::WriteOps(const WriteOptions& options, const OpRef* ops, size_t
   Status s;
   size_t appended = 0;
   for (; appended < parts.size(); ++appended) {
-    s = pages_[parts[appended].page]->AppendLocked(&parts[appended], seq, now, batch_pages,
-                                                   options.flush);
+    s = pages_[parts[appended].page]->AppendLocked(&parts[appended], seq, now, batch_pages);
     if (!s.ok()) break;
   }
   if (!s.ok()) {
@@ -442,7 +442,10 @@ Status PageStore::WriteOps(const WriteOptions& options, const OpRef* ops, size_t
   locks.Unlock();
   Publish(seq);
   if (sequence != nullptr) *sequence = seq;
-  return options.sync ? SyncTo(seq) : Status::OK();
+  if (options.sync) return SyncTo(seq);
+  // Every earlier batch goes too: recovery keeps a prefix, so a batch that reached the OS
+  // ahead of an earlier buffered one would be dropped with it after a crash.
+  return options.flush ? Flush() : Status::OK();
 }
 
 void PageStore::Publish(SequenceNumber seq) {
@@ -622,7 +625,7 @@ std::unique_ptr<Iterator> PageStore::NewIterator(const ReadOptions& options,
     pin = GetSnapshot();  // a stable view for the iterator's lifetime
     at = pin->sequence();
   }
-  return NewStoreIterator(this, std::move(pin), at, prefix);
+  return NewStoreIterator(this, std::move(pin), at, options.keys_only, prefix);
 }
 
 Status PageStore::CompactPage(uint32_t page, const RetentionPolicy& policy) {

@@ -134,8 +134,8 @@ struct WriteOptions {
   // When true, the batch is durable on disk before Write returns. Concurrent sync writers
   // share one flush.
   bool sync = false;
-  // When true, the batch reaches the operating system before Write returns, so that it
-  // survives a crash of this process. Otherwise small batches collect in a buffer that
+  // When true, the batch (and every earlier one) reaches the operating system before Write
+  // returns, so that it survives a crash of this process. Otherwise small batches collect in a buffer that
   // reaches the OS within 200 ms (or on Flush/Sync): a crash of the process then loses at
   // most that window, and never part of a batch.
   bool flush = false;
@@ -149,6 +149,9 @@ struct ReadOptions {
   // Read as of this sequence number when no snapshot is given. Versions compaction has
   // already dropped are gone: pin them with a snapshot or a retention policy.
   SequenceNumber sequence = kMaxSequence;
+  // Iterators only: leave value() empty and skip reading values (counting or listing keys
+  // then costs no disk reads).
+  bool keys_only = false;
 };
 
 // A pinned view of the store at one sequence number. It stays readable, and compaction keeps

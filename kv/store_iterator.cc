@@ -14,8 +14,8 @@ constexpr size_t kBatchBytes = 1 << 20;
 // batch is read, never between calls.
 class PageCursor {
  public:
-  PageCursor(Page* page, std::string_view prefix, SequenceNumber at)
-      : page_(page), prefix_(prefix), at_(at) {}
+  PageCursor(Page* page, std::string_view prefix, SequenceNumber at, bool keys_only)
+      : page_(page), prefix_(prefix), at_(at), keys_only_(keys_only) {}
 
   Status Seek(std::string_view target) {
     items_.clear();
@@ -35,13 +35,14 @@ class PageCursor {
 
  private:
   Status Load(std::string_view start, bool exclusive) {
-    return page_->Scan(prefix_, start, exclusive, at_, kBatchItems, kBatchBytes, &items_,
-                       &exhausted_);
+    return page_->Scan(prefix_, start, exclusive, at_, keys_only_, kBatchItems, kBatchBytes,
+                       &items_, &exhausted_);
   }
 
   Page* page_;
   const std::string prefix_;
   const SequenceNumber at_;
+  const bool keys_only_;
   std::vector<Page::ScanItem> items_;
   size_t pos_ = 0;
   bool exhausted_ = false;
@@ -50,14 +51,15 @@ class PageCursor {
 class StoreIterator final : public Iterator {
  public:
   StoreIterator(PageStore* store, std::shared_ptr<const Snapshot> pin, SequenceNumber at,
-                std::string_view prefix)
+                bool keys_only, std::string_view prefix)
       : pin_(std::move(pin)), prefix_(prefix) {
     std::string_view part;
     if (store->sharder().PrefixShardPart(prefix, &part)) {
-      cursors_.push_back(std::make_unique<PageCursor>(store->page(store->PageOf(part)), prefix, at));
+      cursors_.push_back(std::make_unique<PageCursor>(store->page(store->PageOf(part)), prefix, at,
+                                                          keys_only));
     } else {
       for (uint32_t i = 0; i < store->ShardCount(); ++i) {
-        cursors_.push_back(std::make_unique<PageCursor>(store->page(i), prefix, at));
+        cursors_.push_back(std::make_unique<PageCursor>(store->page(i), prefix, at, keys_only));
       }
     }
   }
@@ -101,8 +103,9 @@ class StoreIterator final : public Iterator {
 }  // namespace
 
 std::unique_ptr<Iterator> NewStoreIterator(PageStore* store, std::shared_ptr<const Snapshot> pin,
-                                           SequenceNumber at, std::string_view prefix) {
-  return std::make_unique<StoreIterator>(store, std::move(pin), at, prefix);
+                                           SequenceNumber at, bool keys_only,
+                                           std::string_view prefix) {
+  return std::make_unique<StoreIterator>(store, std::move(pin), at, keys_only, prefix);
 }
 
 }  // namespace kv

@@ -1,0 +1,126 @@
+// Tests of the fs key schema, value encodings and the inode sharder.
+#include "fs/keys.h"
+
+#include <gtest/gtest.h>
+
+#include "fs/inode.h"
+#include "fs/records.h"
+#include "fs/sharder.h"
+
+namespace fs {
+namespace {
+
+TEST(KeysTest, ChunkKeysSortByIndex) {
+  std::string prev;
+  for (uint64_t index : {0ull, 1ull, 15ull, 16ull, 17ull, 255ull, 256ull, 1ull << 28}) {
+    std::string key = keys::Chunk(7, index);
+    ASSERT_EQ(key.size(), keys::kChunkKeySize);
+    EXPECT_EQ(keys::ChunkIndex(key), index);
+    EXPECT_EQ(keys::KeyIno(key), 7u);
+    if (!prev.empty()) {
+      EXPECT_LT(prev, key);
+    }
+    prev = key;
+  }
+  EXPECT_LT(keys::Chunk(7, ~0ull >> 8), keys::Chunk(8, 0));
+}
+
+TEST(KeysTest, InodeNumbersSortNumerically) {
+  EXPECT_LT(keys::Inode(255), keys::Inode(256));
+  EXPECT_LT(keys::Dentry(1, "zzz"), keys::Dentry(2, "a"));
+  EXPECT_LT(keys::Version(3, 9), keys::Version(3, 10));
+  EXPECT_LT(keys::Trash(100, 5), keys::Trash(200, 1));
+}
+
+TEST(ShardingTest, InodeMetadataSharesOneShard) {
+  auto sharder = NewInodeSharder();
+  // ShardPart returns a view into the key: keep the keys alive.
+  const std::string inode = keys::Inode(42);
+  const std::string same[] = {keys::Dentry(42, "name"), keys::Xattr(42, "user.x"),
+                              keys::Version(42, 3), keys::Orphan(42)};
+  const std::string other = keys::Inode(43);
+  for (const std::string& key : same) EXPECT_EQ(sharder->ShardPart(inode), sharder->ShardPart(key));
+  EXPECT_NE(sharder->ShardPart(inode), sharder->ShardPart(other));
+}
+
+TEST(ShardingTest, ChunksStripe) {
+  auto sharder = NewInodeSharder();
+  std::string a = keys::Chunk(9, 0), b = keys::Chunk(9, 15), c = keys::Chunk(9, 16);
+  EXPECT_EQ(sharder->ShardPart(a), sharder->ShardPart(b));
+  EXPECT_NE(sharder->ShardPart(a), sharder->ShardPart(c));
+}
+
+TEST(ShardingTest, PrefixShardPart) {
+  auto sharder = NewInodeSharder();
+  std::string_view part;
+  const std::string dir = keys::InoKey(keys::kDentry, 42), entry = keys::Dentry(42, "x");
+  ASSERT_TRUE(sharder->PrefixShardPart(dir, &part));
+  EXPECT_EQ(part, sharder->ShardPart(entry));
+  const std::string xattrs = keys::InoKey(keys::kXattr, 42), xattr = keys::Xattr(42, "x");
+  ASSERT_TRUE(sharder->PrefixShardPart(xattrs, &part));
+  EXPECT_EQ(part, sharder->ShardPart(xattr));
+  const std::string chunks = keys::InoKey(keys::kChunk, 42);
+  const std::string stripe = chunks + std::string(8, '\0'), chunk = keys::Chunk(42, 3);
+  ASSERT_TRUE(sharder->PrefixShardPart(stripe, &part));
+  EXPECT_EQ(part, sharder->ShardPart(chunk));
+  // All chunks of a file span several stripes: no single shard.
+  EXPECT_FALSE(sharder->PrefixShardPart(chunks, &part));
+  EXPECT_FALSE(sharder->PrefixShardPart("O", &part));
+  EXPECT_FALSE(sharder->PrefixShardPart("", &part));
+  EXPECT_EQ(sharder->ShardPart("S"), "S");
+}
+
+TEST(EncodingTest, InodeRoundTrip) {
+  Inode n;
+  n.mode = S_IFREG | 0644;
+  n.uid = 1000;
+  n.gid = 100;
+  n.nlink = 3;
+  n.size = 5;
+  n.atime_ns = -1;
+  n.mtime_ns = 1234567890123456789;
+  n.ctime_ns = 42;
+  n.rdev = 0x0801;
+  n.version = 7;
+  n.inline_data = true;
+  n.data = "hello";
+  Inode m;
+  ASSERT_TRUE(DecodeInode(EncodeInode(n), &m));
+  EXPECT_EQ(m.mode, n.mode);
+  EXPECT_EQ(m.uid, n.uid);
+  EXPECT_EQ(m.gid, n.gid);
+  EXPECT_EQ(m.nlink, n.nlink);
+  EXPECT_EQ(m.size, n.size);
+  EXPECT_EQ(m.atime_ns, n.atime_ns);
+  EXPECT_EQ(m.mtime_ns, n.mtime_ns);
+  EXPECT_EQ(m.ctime_ns, n.ctime_ns);
+  EXPECT_EQ(m.rdev, n.rdev);
+  EXPECT_EQ(m.version, n.version);
+  EXPECT_TRUE(m.inline_data);
+  EXPECT_EQ(m.data, "hello");
+}
+
+TEST(EncodingTest, RejectsTruncatedValues) {
+  Inode n;
+  n.mode = S_IFDIR | 0755;
+  std::string v = EncodeInode(n);
+  Inode m;
+  for (size_t len = 0; len < v.size(); ++len) EXPECT_FALSE(DecodeInode(v.substr(0, len), &m));
+  Superblock sb;
+  sb.chunk_size = 65536;
+  sb.ino_limit = 2048;
+  Superblock sb2;
+  ASSERT_TRUE(DecodeSuperblock(EncodeSuperblock(sb), &sb2));
+  EXPECT_EQ(sb2.chunk_size, 65536u);
+  EXPECT_EQ(sb2.ino_limit, 2048u);
+  EXPECT_FALSE(DecodeSuperblock("XXXX", &sb2));
+  DentryValue d;
+  EXPECT_FALSE(DecodeDentry("short", &d));
+  PlaceRecord p{1, 2, 3, 4, "name", "dir/name"}, q;
+  ASSERT_TRUE(DecodePlace(EncodePlace(p), &q));
+  EXPECT_EQ(q.name, "name");
+  EXPECT_EQ(q.size, 4u);
+}
+
+}  // namespace
+}  // namespace fs
