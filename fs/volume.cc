@@ -284,8 +284,7 @@ Errno VolumeImpl::ListChunks(Ino ino, uint64_t first, std::vector<uint64_t>* ind
   indexes->clear();
   kv::ReadOptions options;
   options.keys_only = true;
-  std::unique_ptr<kv::Iterator> it =
-      store_->NewIterator(options, keys::InoKey(keys::kChunk, ino));
+  std::unique_ptr<kv::Iterator> it = store_->NewIterator(options, keys::InoKey(keys::kChunk, ino));
   for (it->Seek(keys::Chunk(ino, first)); it->Valid(); it->Next()) {
     if (it->key().size() == keys::kChunkKeySize) indexes->push_back(keys::ChunkIndex(it->key()));
   }
@@ -349,8 +348,8 @@ Attr VolumeImpl::ToAttr(const InodeState& state) const {
         state.stored_chunks = static_cast<int64_t>(chunks.size());
       }
     }
-    const uint64_t chunks = static_cast<uint64_t>(std::max<int64_t>(state.stored_chunks, 0)) +
-                            state.dirty.size();
+    const uint64_t chunks =
+        static_cast<uint64_t>(std::max<int64_t>(state.stored_chunks, 0)) + state.dirty.size();
     a.blocks = (std::min(n.size, chunks * chunk_size_) + 511) / 512;
   }
   a.blksize = chunk_size_;

@@ -54,9 +54,15 @@ inline void PutFixed64(std::string* dst, uint64_t v) {
 class Decoder {
  public:
   Decoder(const char* data, size_t size) : p_(data), end_(data + size) {}
-  bool GetFixed16(uint16_t* v) { return Take(2, [&](const char* p) { *v = DecodeFixed16(p); }); }
-  bool GetFixed32(uint32_t* v) { return Take(4, [&](const char* p) { *v = DecodeFixed32(p); }); }
-  bool GetFixed64(uint64_t* v) { return Take(8, [&](const char* p) { *v = DecodeFixed64(p); }); }
+  bool GetFixed16(uint16_t* v) {
+    return Take(2, [&](const char* p) { *v = DecodeFixed16(p); });
+  }
+  bool GetFixed32(uint32_t* v) {
+    return Take(4, [&](const char* p) { *v = DecodeFixed32(p); });
+  }
+  bool GetFixed64(uint64_t* v) {
+    return Take(8, [&](const char* p) { *v = DecodeFixed64(p); });
+  }
   bool GetBytes(size_t n, std::string* out) {
     return Take(n, [&](const char* p) { out->assign(p, n); });
   }

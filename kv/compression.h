@@ -9,8 +9,8 @@
 namespace kv {
 
 struct CompressionOptions {
-  int level = 1;              // zlib level 1..9; 0 disables compression
-  uint32_t min_size = 128;    // shorter values are stored raw
+  int level = 1;            // zlib level 1..9; 0 disables compression
+  uint32_t min_size = 128;  // shorter values are stored raw
 };
 
 // Sets *out to the deflated value and returns true when that saves at least 1/16 of the

@@ -27,7 +27,8 @@ auto RetryOnEintr(F&& f) {
 
 class PosixFile final : public File {
  public:
-  PosixFile(int fd, std::string path, uint64_t size) : fd_(fd), path_(std::move(path)), size_(size) {}
+  PosixFile(int fd, std::string path, uint64_t size)
+      : fd_(fd), path_(std::move(path)), size_(size) {}
   ~PosixFile() override { ::close(fd_); }
 
   Status Read(uint64_t offset, size_t n, char* buf, size_t* got) const override {

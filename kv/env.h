@@ -50,10 +50,10 @@ class Env {
   virtual ~Env() = default;
 
   enum class OpenMode {
-    kRead,          // existing file, read-only
-    kAppend,        // existing file, read and append
-    kCreate,        // create or open, read and append
-    kCreateTruncate // create, or open and truncate to zero, read and append
+    kRead,           // existing file, read-only
+    kAppend,         // existing file, read and append
+    kCreate,         // create or open, read and append
+    kCreateTruncate  // create, or open and truncate to zero, read and append
   };
 
   // Opens `path`. A missing file with kRead/kAppend is NotFound.

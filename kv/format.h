@@ -22,19 +22,19 @@ inline constexpr size_t kPageHeaderSize = 40;
 
 // ---- Record ----
 // Byte offsets of the fixed record header fields.
-inline constexpr size_t kRecHeaderCrc = 0;    // u32 crc32 of header bytes [4, kRecordHeaderSize)
-inline constexpr size_t kRecDataCrc = 4;      // u32 crc32 of the key and stored value bytes
-inline constexpr size_t kRecType = 8;         // u8 RecordType
-inline constexpr size_t kRecFlags = 9;        // u8 kFlag* bits
-inline constexpr size_t kRecKeyLen = 10;      // u16
-inline constexpr size_t kRecValueLen = 12;    // u32 stored value bytes
-inline constexpr size_t kRecSequence = 16;    // u64
-inline constexpr size_t kRecTime = 24;        // u64 ns since the epoch
-inline constexpr size_t kRecPrev = 32;        // u64 offset of the key's previous version
-inline constexpr size_t kRecRawLen = 40;      // u32 uncompressed value bytes
-inline constexpr size_t kRecPartRecords = 44; // u32 records of this batch in this page
-inline constexpr size_t kRecBatchPages = 48;  // u32 pages this batch spans
-inline constexpr size_t kRecReserved = 52;    // u32 zero
+inline constexpr size_t kRecHeaderCrc = 0;     // u32 crc32 of header bytes [4, kRecordHeaderSize)
+inline constexpr size_t kRecDataCrc = 4;       // u32 crc32 of the key and stored value bytes
+inline constexpr size_t kRecType = 8;          // u8 RecordType
+inline constexpr size_t kRecFlags = 9;         // u8 kFlag* bits
+inline constexpr size_t kRecKeyLen = 10;       // u16
+inline constexpr size_t kRecValueLen = 12;     // u32 stored value bytes
+inline constexpr size_t kRecSequence = 16;     // u64
+inline constexpr size_t kRecTime = 24;         // u64 ns since the epoch
+inline constexpr size_t kRecPrev = 32;         // u64 offset of the key's previous version
+inline constexpr size_t kRecRawLen = 40;       // u32 uncompressed value bytes
+inline constexpr size_t kRecPartRecords = 44;  // u32 records of this batch in this page
+inline constexpr size_t kRecBatchPages = 48;   // u32 pages this batch spans
+inline constexpr size_t kRecReserved = 52;     // u32 zero
 inline constexpr size_t kRecordHeaderSize = 56;
 
 enum RecordType : uint8_t { kTypePut = 1, kTypeDelete = 2 };

@@ -113,10 +113,11 @@ void KeyIndex::Grow() {
 
 size_t KeyIndex::LowerBound(const std::vector<uint32_t>& ids, std::string_view start,
                             bool exclusive) const {
-  auto it = exclusive ? std::upper_bound(ids.begin(), ids.end(), start,
-                                         [&](std::string_view s, uint32_t id) { return s < key(id); })
-                      : std::lower_bound(ids.begin(), ids.end(), start,
-                                         [&](uint32_t id, std::string_view s) { return key(id) < s; });
+  auto it = exclusive
+                ? std::upper_bound(ids.begin(), ids.end(), start,
+                                   [&](std::string_view s, uint32_t id) { return s < key(id); })
+                : std::lower_bound(ids.begin(), ids.end(), start,
+                                   [&](uint32_t id, std::string_view s) { return key(id) < s; });
   return static_cast<size_t>(it - ids.begin());
 }
 
@@ -128,7 +129,8 @@ void KeyIndex::SortPending() const {
   if (pending_.size() < 64) {
     // A few new keys: insert them one by one rather than rewrite the whole array.
     for (uint32_t id : pending_) {
-      sorted_.insert(sorted_.begin() + static_cast<ptrdiff_t>(LowerBound(sorted_, key(id), false)), id);
+      sorted_.insert(sorted_.begin() + static_cast<ptrdiff_t>(LowerBound(sorted_, key(id), false)),
+                     id);
     }
   } else {
     std::vector<uint32_t> merged;

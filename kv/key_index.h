@@ -20,8 +20,8 @@
 namespace kv {
 
 struct IndexEntry {
-  uint64_t offset = 0;     // of the newest record in the page file
-  uint64_t sequence = 0;   // its sequence number
+  uint64_t offset = 0;    // of the newest record in the page file
+  uint64_t sequence = 0;  // its sequence number
   uint32_t record_size = 0;
   uint32_t value_size : 31 = 0;  // uncompressed value bytes
   uint32_t deleted : 1 = 0;      // the newest record is a delete
@@ -73,8 +73,8 @@ class KeyIndex {
 
   size_t count_ = 0;
   std::vector<std::unique_ptr<Entry[]>> blocks_;
-  std::vector<Slot> slots_;  // open addressing, linear probing, power-of-two size
-  mutable std::mutex order_mu_;  // serializes SortPending between concurrent readers
+  std::vector<Slot> slots_;                // open addressing, linear probing, power-of-two size
+  mutable std::mutex order_mu_;            // serializes SortPending between concurrent readers
   mutable std::vector<uint32_t> sorted_;   // ids in key order
   mutable std::vector<uint32_t> pending_;  // ids added since the last scan, unordered
   std::vector<std::unique_ptr<char[]>> arena_;

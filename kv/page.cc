@@ -64,8 +64,8 @@ Status Page::Open(bool read_only, SequenceNumber durable, PageRecovery* recovery
     return Status::Corruption("page file " + PageFileName(index_no_) + " is missing");
   }
   std::unique_ptr<File> file;
-  KV_RETURN_IF_ERROR(env_->OpenFile(path_, read_only ? Env::OpenMode::kRead : Env::OpenMode::kAppend,
-                                    &file));
+  KV_RETURN_IF_ERROR(
+      env_->OpenFile(path_, read_only ? Env::OpenMode::kRead : Env::OpenMode::kAppend, &file));
   char header[kPageHeaderSize];
   size_t got = 0;
   KV_RETURN_IF_ERROR(file->Read(0, kPageHeaderSize, header, &got));
@@ -316,7 +316,8 @@ Status Page::Versions(std::string_view key, std::vector<VersionInfo>* versions) 
   while (off != kNoPrev) {
     RecordHeader h;
     KV_RETURN_IF_ERROR(ReadHeaderLocked(*file_, true, off, &h));
-    versions->push_back(VersionInfo{h.sequence, h.time_ns, h.deleted() ? 0 : h.raw_len, h.deleted()});
+    versions->push_back(
+        VersionInfo{h.sequence, h.time_ns, h.deleted() ? 0 : h.raw_len, h.deleted()});
     if (h.prev != kNoPrev && h.prev >= off) {
       return CorruptionAt(off, Status::Corruption("version chain points forward"));
     }

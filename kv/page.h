@@ -198,12 +198,12 @@ class Page {
 
   std::mutex compact_mu_;  // taken before mu_
   mutable std::shared_mutex mu_;
-  std::shared_ptr<File> file_;  // GUARDED_BY(mu_); copied out by SyncFile
-  uint64_t generation_ = 0;     // GUARDED_BY(mu_)
-  std::unique_ptr<KeyIndex> index_;  // GUARDED_BY(mu_)
-  Counters counters_;           // GUARDED_BY(mu_)
-  SequenceNumber max_sequence_ = 0;  // GUARDED_BY(mu_)
-  uint64_t compactions_ = 0;         // GUARDED_BY(mu_)
+  std::shared_ptr<File> file_;             // GUARDED_BY(mu_); copied out by SyncFile
+  uint64_t generation_ = 0;                // GUARDED_BY(mu_)
+  std::unique_ptr<KeyIndex> index_;        // GUARDED_BY(mu_)
+  Counters counters_;                      // GUARDED_BY(mu_)
+  SequenceNumber max_sequence_ = 0;        // GUARDED_BY(mu_)
+  uint64_t compactions_ = 0;               // GUARDED_BY(mu_)
   uint64_t garbage_after_compaction_ = 0;  // GUARDED_BY(mu_)
   uint64_t reserved_end_ = 0;              // GUARDED_BY(mu_): fallocated up to here
   uint64_t durable_end_ = 0;               // GUARDED_BY(mu_): records before it are durable

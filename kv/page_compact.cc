@@ -215,9 +215,9 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
       if (h.prev != kNoPrev && h.prev >= off) {
         return CorruptionAt(off, Status::Corruption("version chain points forward"));
       }
-      chain.push_back(ChainVersion{
-          VersionInfo{h.sequence, h.time_ns, h.deleted() ? 0 : h.raw_len, h.deleted()}, off,
-          h.record_size()});
+      chain.push_back(
+          ChainVersion{VersionInfo{h.sequence, h.time_ns, h.deleted() ? 0 : h.raw_len, h.deleted()},
+                       off, h.record_size()});
       off = h.prev;
     }
     if (chain.empty()) continue;
@@ -270,7 +270,8 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
   for (size_t run = 0; run < order.size();) {
     size_t next = run + 1;
     while (next < order.size() && kept[order[next]].sequence == kept[order[run]].sequence) ++next;
-    for (size_t j = run; j < next; ++j) kept[order[j]].part_records = static_cast<uint32_t>(next - run);
+    for (size_t j = run; j < next; ++j)
+      kept[order[j]].part_records = static_cast<uint32_t>(next - run);
     run = next;
   }
   Status s = new_file->Reserve(0, total);
@@ -323,11 +324,11 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
   }
   // The hint covers only the compacted part: everything in it is durable. It names the new
   // generation, so until the rename below it does not match the page and is ignored.
-  s = WriteFileAtomically(env_, HintPath(),
-                          EncodeHint(index_no_, generation, store_id_, compacted_end,
-                                     counters.records, counters.raw_value_bytes,
-                                     counters.stored_value_bytes, compactions, max_seq,
-                                     RecoveredGroup{max_seq, kPageHeaderSize, 1}, *new_index));
+  s = WriteFileAtomically(
+      env_, HintPath(),
+      EncodeHint(index_no_, generation, store_id_, compacted_end, counters.records,
+                 counters.raw_value_bytes, counters.stored_value_bytes, compactions, max_seq,
+                 RecoveredGroup{max_seq, kPageHeaderSize, 1}, *new_index));
   if (!s.ok()) return fail(s);
 
   // 4. Under the lock, copy what was appended meanwhile, then swap the files.
@@ -352,7 +353,8 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
     uint64_t new_offset = compacted_end + (offset - end);
     IndexRecord(key, h, new_offset, new_index.get(), &counters);
     max_seq = std::max(max_seq, h.sequence);
-    if (h.sequence != last_group.sequence) last_group = RecoveredGroup{h.sequence, new_offset, h.batch_pages};
+    if (h.sequence != last_group.sequence)
+      last_group = RecoveredGroup{h.sequence, new_offset, h.batch_pages};
     s = out.Add(record);
     if (!s.ok()) return fail(s);
   }

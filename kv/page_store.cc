@@ -105,7 +105,8 @@ std::unique_ptr<Iterator> NewStoreIterator(PageStore* store, std::shared_ptr<con
                                            SequenceNumber at, bool keys_only,
                                            std::string_view prefix);
 
-Status OpenPageStore(const Options& options, const std::string& dir, std::unique_ptr<Store>* store) {
+Status OpenPageStore(const Options& options, const std::string& dir,
+                     std::unique_ptr<Store>* store) {
   return PageStore::Open(options, dir, store);
 }
 
@@ -115,8 +116,7 @@ Status DestroyPageStore(const std::string& dir, Env* env) {
   KV_RETURN_IF_ERROR(env->ListDir(dir, &names));
   for (const std::string& name : names) {
     if (name == kSuperblockFile || name == kLockFile || name == "JOURNAL" ||
-        name.rfind("page-", 0) == 0 ||
-        name.rfind(std::string(kSuperblockFile) + ".", 0) == 0) {
+        name.rfind("page-", 0) == 0 || name.rfind(std::string(kSuperblockFile) + ".", 0) == 0) {
       KV_RETURN_IF_ERROR(env->RemoveFile(dir + "/" + name));
     }
   }
@@ -416,7 +416,8 @@ Status PageStore::WriteOps(const WriteOptions& options, const OpRef* ops, size_t
   // a full disk fails here, before any sequence number is used.
   PageLocks locks(parts.size());
   for (PagePart& part : parts) locks.Lock(pages_[part.page]->mu());
-  for (PagePart& part : parts) KV_RETURN_IF_ERROR(pages_[part.page]->ReserveLocked(part.buf.size()));
+  for (PagePart& part : parts)
+    KV_RETURN_IF_ERROR(pages_[part.page]->ReserveLocked(part.buf.size()));
   KV_RETURN_IF_ERROR(CheckWritable());
   const SequenceNumber seq = next_sequence_.fetch_add(1);
   const uint64_t now = NowNs();
@@ -687,8 +688,8 @@ void PageStore::BackgroundLoop() {
         ShardStats st = pages_[i]->Stats();
         uint64_t garbage = pages_[i]->CompactableGarbage();
         if (garbage >= options_.compaction_min_garbage_bytes &&
-            static_cast<double>(garbage) >= options_.compaction_garbage_ratio *
-                                                 static_cast<double>(st.file_bytes)) {
+            static_cast<double>(garbage) >=
+                options_.compaction_garbage_ratio * static_cast<double>(st.file_bytes)) {
           s = CompactPage(i, *retention_);
         }
         std::lock_guard lock(bg_mu_);

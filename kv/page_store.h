@@ -37,8 +37,7 @@ class SnapshotList {
 
 class PageStore final : public Store {
  public:
-  static Status Open(const Options& options, const std::string& dir,
-                     std::unique_ptr<Store>* store);
+  static Status Open(const Options& options, const std::string& dir, std::unique_ptr<Store>* store);
   ~PageStore() override;
 
   Status Get(const ReadOptions& options, std::string_view key, std::string* value) override;
@@ -109,7 +108,7 @@ class PageStore final : public Store {
   std::shared_ptr<const RetentionPolicy> retention_;
   std::unique_ptr<FileLock> lock_;
   std::unique_ptr<Journal> journal_;  // used only by the group commit leader
-  Superblock superblock_;  // GUARDED_BY(superblock_mu_)
+  Superblock superblock_;             // GUARDED_BY(superblock_mu_)
   std::mutex superblock_mu_;
   std::vector<std::unique_ptr<Page>> pages_;
   std::shared_ptr<SnapshotList> snapshots_ = std::make_shared<SnapshotList>();
@@ -122,8 +121,8 @@ class PageStore final : public Store {
 
   std::mutex sync_mu_;
   std::condition_variable sync_cv_;
-  bool syncing_ = false;        // GUARDED_BY(sync_mu_)
-  SequenceNumber synced_ = 0;   // GUARDED_BY(sync_mu_)
+  bool syncing_ = false;       // GUARDED_BY(sync_mu_)
+  SequenceNumber synced_ = 0;  // GUARDED_BY(sync_mu_)
 
   mutable std::mutex error_mu_;
   Status bg_error_;  // GUARDED_BY(error_mu_): once set, writes fail until reopen

@@ -27,7 +27,9 @@ class [[nodiscard]] Status {
   static Status Corruption(std::string_view msg) { return Status(Code::kCorruption, msg); }
   static Status IOError(std::string_view msg) { return Status(Code::kIOError, msg); }
   static Status NoSpace(std::string_view msg) { return Status(Code::kNoSpace, msg); }
-  static Status InvalidArgument(std::string_view msg) { return Status(Code::kInvalidArgument, msg); }
+  static Status InvalidArgument(std::string_view msg) {
+    return Status(Code::kInvalidArgument, msg);
+  }
   static Status Busy(std::string_view msg) { return Status(Code::kBusy, msg); }
   static Status NotSupported(std::string_view msg) { return Status(Code::kNotSupported, msg); }
   // Maps an errno value from a failed system call on `context` to a Status.
@@ -60,8 +62,8 @@ class [[nodiscard]] Status {
 }  // namespace kv
 
 // Returns from the enclosing function when `expr` yields a non-OK Status.
-#define KV_RETURN_IF_ERROR(expr)           \
-  do {                                     \
-    ::kv::Status _kv_status = (expr);      \
+#define KV_RETURN_IF_ERROR(expr)             \
+  do {                                       \
+    ::kv::Status _kv_status = (expr);        \
     if (!_kv_status.ok()) return _kv_status; \
   } while (0)

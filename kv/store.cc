@@ -1,8 +1,8 @@
 // The parts of store.h every backend shares: retention policies, the default sharder,
 // Put/Delete, stats totals.
-#include <algorithm>
-
 #include "kv/store.h"
+
+#include <algorithm>
 
 namespace kv {
 namespace {

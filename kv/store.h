@@ -135,9 +135,9 @@ struct WriteOptions {
   // share one flush.
   bool sync = false;
   // When true, the batch (and every earlier one) reaches the operating system before Write
-  // returns, so that it survives a crash of this process. Otherwise small batches collect in a buffer that
-  // reaches the OS within 200 ms (or on Flush/Sync): a crash of the process then loses at
-  // most that window, and never part of a batch.
+  // returns, so that it survives a crash of this process. Otherwise small batches collect in a
+  // buffer that reaches the OS within 200 ms (or on Flush/Sync): a crash of the process then loses
+  // at most that window, and never part of a batch.
   bool flush = false;
 };
 
@@ -181,13 +181,13 @@ class Iterator {
 };
 
 struct ShardStats {
-  uint64_t live_keys = 0;        // keys whose newest version is not a delete
-  uint64_t tombstones = 0;       // keys whose newest version is a delete
-  uint64_t records = 0;          // versions stored, all keys
-  uint64_t file_bytes = 0;       // bytes on disk
-  uint64_t live_bytes = 0;       // bytes of the newest version of each live key
-  uint64_t garbage_bytes = 0;    // bytes of superseded versions and tombstones
-  uint64_t raw_value_bytes = 0;  // uncompressed value bytes written to this shard's file
+  uint64_t live_keys = 0;           // keys whose newest version is not a delete
+  uint64_t tombstones = 0;          // keys whose newest version is a delete
+  uint64_t records = 0;             // versions stored, all keys
+  uint64_t file_bytes = 0;          // bytes on disk
+  uint64_t live_bytes = 0;          // bytes of the newest version of each live key
+  uint64_t garbage_bytes = 0;       // bytes of superseded versions and tombstones
+  uint64_t raw_value_bytes = 0;     // uncompressed value bytes written to this shard's file
   uint64_t stored_value_bytes = 0;  // the same values as stored (after compression)
   uint64_t compactions = 0;
 };
