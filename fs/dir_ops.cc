@@ -294,18 +294,23 @@ Errno VolumeImpl::RemoveName(Ino parent, std::string_view name, RemoveLockedFn r
   return Errno::OK();
 }
 
+Errno VolumeImpl::AddEntryLocked(InodeTxn* txn, Ino parent, std::string_view name,
+                                 DentryValue* entry) {
+  Errno err = txn->Add(parent);
+  if (!err.ok()) return err;
+  if (!txn->Get(parent).is_dir()) return Errno(ENOTDIR);
+  if (txn->Get(parent).trashed) return Errno(EROFS);
+  err = GetDentry(parent, name, entry);
+  if (!err.ok()) return err;
+  return txn->Add(entry->ino);
+}
+
 Errno VolumeImpl::UnlinkLocked(Ino parent, std::string_view name, const std::string& path,
                                bool to_trash) {
   InodeTxn txn(this);
   if (!to_trash) txn.set_no_trash();
-  Errno err = txn.Add(parent);
-  if (!err.ok()) return err;
-  if (!txn.Get(parent).is_dir()) return Errno(ENOTDIR);
-  if (txn.Get(parent).trashed) return Errno(EROFS);
   DentryValue entry;
-  err = GetDentry(parent, name, &entry);
-  if (!err.ok()) return err;
-  err = txn.Add(entry.ino);
+  Errno err = AddEntryLocked(&txn, parent, name, &entry);
   if (!err.ok()) return err;
   if (txn.Get(entry.ino).is_dir()) return Errno(EISDIR);
 
@@ -335,14 +340,8 @@ Errno VolumeImpl::RmdirLocked(Ino parent, std::string_view name, const std::stri
                               bool to_trash) {
   InodeTxn txn(this);
   if (!to_trash) txn.set_no_trash();
-  Errno err = txn.Add(parent);
-  if (!err.ok()) return err;
-  if (!txn.Get(parent).is_dir()) return Errno(ENOTDIR);
-  if (txn.Get(parent).trashed) return Errno(EROFS);
   DentryValue entry;
-  err = GetDentry(parent, name, &entry);
-  if (!err.ok()) return err;
-  err = txn.Add(entry.ino);
+  Errno err = AddEntryLocked(&txn, parent, name, &entry);
   if (!err.ok()) return err;
   if (!txn.Get(entry.ino).is_dir()) return Errno(ENOTDIR);
   bool empty = false;

@@ -32,6 +32,8 @@
 
 namespace fs {
 
+class InodeTxn;
+
 // What a handle of a read-only view file (a version, a file in a snapshot, .kvfs/stats)
 // reads: an inode as of a store sequence, or a text made when it was opened.
 struct MetaFile {
@@ -237,6 +239,8 @@ class VolumeImpl final : public Volume {
   // REQUIRES: ns_mu_ held exclusively.
   Errno UnlinkLocked(Ino parent, std::string_view name, const std::string& path, bool to_trash);
   Errno RmdirLocked(Ino parent, std::string_view name, const std::string& path, bool to_trash);
+  // Adds a writable directory `parent` and its entry `name` (returned in *entry) to txn.
+  Errno AddEntryLocked(InodeTxn* txn, Ino parent, std::string_view name, DentryValue* entry);
   using RemoveLockedFn = Errno (VolumeImpl::*)(Ino, std::string_view, const std::string&, bool);
   // Unlink and Rmdir under ns_mu_: into the trash, or freed at once when the disk is full.
   Errno RemoveName(Ino parent, std::string_view name, RemoveLockedFn remove);

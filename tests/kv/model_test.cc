@@ -18,24 +18,12 @@
 
 #include "kv/store.h"
 #include "tests/support/fault_env.h"
+#include "tests/support/test_util.h"
 
 namespace kv {
 namespace {
 
-class DirSharder : public Sharder {
- public:
-  std::string_view ShardPart(std::string_view key) const override {
-    size_t slash = key.find('/');
-    return slash == std::string_view::npos ? key : key.substr(0, slash + 1);
-  }
-  bool PrefixShardPart(std::string_view prefix, std::string_view* part) const override {
-    size_t slash = prefix.find('/');
-    if (slash == std::string_view::npos) return false;
-    *part = prefix.substr(0, slash + 1);
-    return true;
-  }
-  std::string Name() const override { return "test-dir-sharder"; }
-};
+using kvtest::DirSharder;
 
 struct ModelVersion {
   SequenceNumber seq;

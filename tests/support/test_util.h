@@ -8,6 +8,7 @@
 #include <string>
 
 #include "kv/status.h"
+#include "kv/store.h"
 
 // Assert/expect that a kv::Status-returning expression is OK, printing the status if not.
 #define ASSERT_OK(expr)                                     \
@@ -32,5 +33,22 @@ inline std::string RandomBytes(std::mt19937_64& rng, size_t n) {
   }
   return s;
 }
+
+// Groups keys by their first '/'-terminated component, as the filesystem groups an inode's
+// directory entries, so that a prefix up to a '/' is iterated within one shard.
+class DirSharder : public kv::Sharder {
+ public:
+  std::string_view ShardPart(std::string_view key) const override {
+    size_t slash = key.find('/');
+    return slash == std::string_view::npos ? key : key.substr(0, slash + 1);
+  }
+  bool PrefixShardPart(std::string_view prefix, std::string_view* part) const override {
+    size_t slash = prefix.find('/');
+    if (slash == std::string_view::npos) return false;
+    *part = prefix.substr(0, slash + 1);
+    return true;
+  }
+  std::string Name() const override { return "test-dir-sharder"; }
+};
 
 }  // namespace kvtest
