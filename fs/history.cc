@@ -59,7 +59,7 @@ Errno VolumeImpl::LoadHistory(Ino ino, std::vector<FileVersion>* versions,
     }
     err = Errno::FromStatus(it->status());
     if (!err.ok()) return err;
-    if (!linked) break;
+    if (!linked || link.prev == 0) break;  // prev 0: the older part was pruned
     cur = link.prev;
   }
   std::sort(versions->begin(), versions->end(),
@@ -176,10 +176,21 @@ Errno VolumeImpl::PruneHistoryLocked(Ino head) {
     }
   }
   // Members older than the oldest one still holding a version are gone from the history:
-  // drop their links, so that the chain ends there. (members: newest first.)
+  // drop their links, and end the chain at that one (its link keeps only its base, so that
+  // its versions keep their numbers). members: newest first.
   size_t last_used = 0;
   for (size_t i = 0; i < members.size(); ++i) {
     if (still_used.count(members[i])) last_used = i;
+  }
+  if (last_used + 1 < members.size()) {
+    HistoryLink link;
+    bool linked = false;
+    err = GetHistoryLink(members[last_used], &link, &linked);
+    if (!err.ok()) return err;
+    if (linked) {
+      link.prev = 0;
+      batch.Put(keys::History(members[last_used]), EncodeHistoryLink(link));
+    }
   }
   for (size_t i = last_used + 1; i < members.size(); ++i) {
     batch.Delete(keys::History(members[i]));

@@ -114,7 +114,7 @@ std::string EncodeHistoryLink(const HistoryLink& h) {
 
 bool DecodeHistoryLink(std::string_view value, HistoryLink* h) {
   Decoder d(value);
-  return d.BE64(&h->prev) && d.BE64(&h->base) && h->prev != 0;
+  return d.BE64(&h->prev) && d.BE64(&h->base);  // prev 0: the older part was pruned
 }
 
 std::string EncodeSnapshot(const SnapshotRecord& s) {

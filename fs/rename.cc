@@ -123,6 +123,7 @@ Errno VolumeImpl::RenameLocked(Ino parent, std::string_view name, Ino new_parent
   // over: the replaced file keeps its versions, and an H link makes them the older part of
   // the new file's history.
   bool link_history = false;
+  bool archived = false;
   HistoryLink link;
   if (have_dst && !exchange && versioning() && S_ISREG(src.type) && S_ISREG(dst.type)) {
     HistoryLink src_link, dst_link;
@@ -176,6 +177,7 @@ Errno VolumeImpl::RenameLocked(Ino parent, std::string_view name, Ino new_parent
       if (archive) {
         link.base += old.version;
         batch->Put(keys::History(src.ino), EncodeHistoryLink(link));
+        archived = true;
       }
       err = txn.DropLink(dst.ino,
                          PlaceRecord{new_parent, dst.ino, 0, 0, std::string(new_name), dst_path},
@@ -198,6 +200,13 @@ Errno VolumeImpl::RenameLocked(Ino parent, std::string_view name, Ino new_parent
   err = txn.Commit();
   if (!err.ok()) return err;
   *replaced = have_dst && !exchange;
+  // The saved file's history grew by the replaced file's: keep it within the retention now,
+  // as a seal would (the seal happened before the rename, when the chain was shorter).
+  if (archived && link.base + txn.Get(src.ino).version > version_retention_) {
+    err = PruneHistoryLocked(src.ino);
+    if (!err.ok()) return err;
+    VersionsChanged();
+  }
   return Errno::OK();
 }
 

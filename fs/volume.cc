@@ -205,7 +205,7 @@ Errno VolumeImpl::Close() {
   return first;
 }
 
-Errno VolumeImpl::Compact() {
+Errno VolumeImpl::Compact(const kv::ProgressFn& progress) {
   if (!Enter()) return Errno(EIO, "volume closed");
   {
     std::unique_lock ns(ns_mu_);
@@ -221,9 +221,21 @@ Errno VolumeImpl::Compact() {
     err = FlushLocked(state.get());
     if (!err.ok()) return err;
   }
+  // Page by page, so that a caller can show progress.
+  std::vector<kv::ShardStats> shards = store_->Stats().shards;
+  uint64_t total = 0;
+  uint64_t done = 0;
+  for (const kv::ShardStats& shard : shards) total += shard.file_bytes;
   kv::CompactOptions options;
   options.retention = retention_;
-  return Errno::FromStatus(store_->Compact(options));
+  for (size_t i = 0; i < shards.size(); ++i) {
+    options.shard = static_cast<int>(i);
+    err = Errno::FromStatus(store_->Compact(options));
+    if (!err.ok()) return err;
+    done += shards[i].file_bytes;
+    if (progress) progress(done, total);
+  }
+  return Errno::OK();
 }
 
 Errno VolumeImpl::Commit(const kv::WriteBatch& batch, bool sync, bool flush) {

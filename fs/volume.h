@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "kv/progress.h"
 #include "kv/status.h"
 #include "kv/store.h"
 
@@ -323,7 +324,9 @@ class Volume {
   virtual Errno ListSnapshots(std::vector<SnapshotInfo>* snapshots) = 0;
   // Deletes versions beyond the retention settings, purges expired trash, then compacts the
   // store with the history-aware retention policy, reclaiming the space of what was dropped.
-  virtual Errno Compact() = 0;
+  // `progress` (may be empty) is told the store bytes compacted so far after each page.
+  virtual Errno Compact(const kv::ProgressFn& progress) = 0;
+  Errno Compact() { return Compact(nullptr); }
   // The text of .kvfs/stats: "name value" lines.
   virtual std::string StatsText() = 0;
 

@@ -126,7 +126,7 @@ class VolumeImpl final : public Volume {
   Errno CreateSnapshot(std::string_view name) override;
   Errno DeleteSnapshot(std::string_view name) override;
   Errno ListSnapshots(std::vector<SnapshotInfo>* snapshots) override;
-  Errno Compact() override;
+  Errno Compact(const kv::ProgressFn& progress) override;
   std::string StatsText() override;
 
   Errno Statfs(FsStats* stats) override;

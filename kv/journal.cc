@@ -4,6 +4,7 @@
 
 #include "kv/coding.h"
 #include "kv/crc32c.h"
+#include "kv/format.h"
 
 namespace kv {
 namespace {
@@ -70,6 +71,36 @@ Status Journal::ReadAll(Env* env, const std::string& dir, std::vector<JournalRan
     }
     pos += 8 + len;
   }
+  return Status::OK();
+}
+
+Status ReplayJournalRange(Env* env, const std::string& path, const JournalRange& r,
+                          ReplayOutcome* outcome) {
+  std::unique_ptr<File> file;
+  KV_RETURN_IF_ERROR(env->OpenFile(path, Env::OpenMode::kAppend, &file));
+  char header[format::kPageHeaderSize];
+  size_t got = 0;
+  KV_RETURN_IF_ERROR(file->Read(0, sizeof(header), header, &got));
+  // The generation (page header bytes 16..23) changes with every compaction.
+  if (got < sizeof(header) || DecodeFixed64(header + 16) != r.generation) {
+    *outcome = ReplayOutcome::kStale;
+    return Status::OK();
+  }
+  std::string existing(r.bytes.size(), '\0');
+  KV_RETURN_IF_ERROR(file->Read(r.offset, r.bytes.size(), existing.data(), &got));
+  if (got == r.bytes.size() && existing == r.bytes) {
+    *outcome = ReplayOutcome::kPresent;
+    return Status::OK();
+  }
+  if (file->Size() < r.offset) {
+    *outcome = ReplayOutcome::kTooShort;
+    return Status::OK();
+  }
+  // The page lost these bytes, and with them everything after (never synced).
+  KV_RETURN_IF_ERROR(file->Truncate(r.offset));
+  KV_RETURN_IF_ERROR(file->Append(r.bytes.data(), r.bytes.size()));
+  KV_RETURN_IF_ERROR(file->Sync());
+  *outcome = ReplayOutcome::kApplied;
   return Status::OK();
 }
 

@@ -24,6 +24,18 @@ struct JournalRange {
   std::string bytes;
 };
 
+// What replaying one journaled range into its page file found.
+enum class ReplayOutcome {
+  kApplied,   // the page lacked the bytes: cut there, the bytes written back and synced
+  kPresent,   // the page holds them already
+  kStale,     // a compaction replaced the page file since: its new file is durable
+  kTooShort,  // the page file ends before the range starts: the bytes cannot go back
+};
+
+// Puts range `r` back into page file `path` if the page lost it (recovery and repair).
+Status ReplayJournalRange(Env* env, const std::string& path, const JournalRange& r,
+                          ReplayOutcome* outcome);
+
 class Journal {
  public:
   // Opens (creating) the journal of the store in `dir`.

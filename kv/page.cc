@@ -17,6 +17,23 @@ using namespace format;
 namespace {
 constexpr uint64_t kReserveChunk = 4 << 20;
 constexpr size_t kWriteBufferLimit = 64 << 10;
+
+// Stands in for a missing page file in a salvage open: no records, nothing writable.
+class EmptyFile final : public File {
+ public:
+  Status Read(uint64_t, size_t, char*, size_t* got) const override {
+    *got = 0;
+    return Status::OK();
+  }
+  Status Append(const char*, size_t) override { return ReadOnly(); }
+  Status Sync() override { return Status::OK(); }
+  Status Truncate(uint64_t) override { return ReadOnly(); }
+  Status Reserve(uint64_t, uint64_t) override { return ReadOnly(); }
+  uint64_t Size() const override { return 0; }
+
+ private:
+  static Status ReadOnly() { return Status::InvalidArgument("store is open read-only"); }
+};
 }  // namespace
 
 std::string PageFileName(uint32_t index) {
@@ -57,11 +74,16 @@ Status Page::Create() {
   return file->Sync();
 }
 
-Status Page::Open(bool read_only, SequenceNumber durable, PageRecovery* recovery) {
+Status Page::Open(bool read_only, SequenceNumber durable, PageRecovery* recovery, bool salvage) {
   std::unique_lock lock(mu_);
   read_only_ = read_only;
+  salvage_ = salvage && read_only;
+  const std::string name = PageFileName(index_no_);
   if (!env_->FileExists(path_)) {
-    return Status::Corruption("page file " + PageFileName(index_no_) + " is missing");
+    if (!salvage_) return Status::Corruption("page file " + name + " is missing");
+    file_ = std::make_shared<EmptyFile>();
+    *recovery = PageRecovery{};
+    return Status::OK();
   }
   std::unique_ptr<File> file;
   KV_RETURN_IF_ERROR(
@@ -69,22 +91,25 @@ Status Page::Open(bool read_only, SequenceNumber durable, PageRecovery* recovery
   char header[kPageHeaderSize];
   size_t got = 0;
   KV_RETURN_IF_ERROR(file->Read(0, kPageHeaderSize, header, &got));
-  const std::string name = PageFileName(index_no_);
+  Status bad;
   if (got < kPageHeaderSize || std::memcmp(header, kPageMagic, sizeof(kPageMagic)) != 0) {
-    return Status::Corruption(name + ": not a kvfs page file");
-  }
-  if (DecodeFixed32(header + 32) != Crc32(header, 32)) {
-    return Status::Corruption(name + ": page header checksum mismatch");
-  }
-  if (DecodeFixed32(header + 8) > kFormatVersion) {
+    bad = Status::Corruption(name + ": not a kvfs page file");
+  } else if (DecodeFixed32(header + 32) != Crc32(header, 32)) {
+    bad = Status::Corruption(name + ": page header checksum mismatch");
+  } else if (DecodeFixed32(header + 8) > kFormatVersion) {
     return Status::NotSupported(name + ": page format version " +
                                 std::to_string(DecodeFixed32(header + 8)) + " is newer than " +
                                 std::to_string(kFormatVersion));
+  } else if (DecodeFixed32(header + 12) != index_no_ || DecodeFixed64(header + 24) != store_id_) {
+    if (!salvage_) return Status::Corruption(name + ": page file belongs to another store or page");
+    // Its records are not this page's.
+    file_ = std::make_shared<EmptyFile>();
+    *recovery = PageRecovery{};
+    return Status::OK();
   }
-  if (DecodeFixed32(header + 12) != index_no_ || DecodeFixed64(header + 24) != store_id_) {
-    return Status::Corruption(name + ": page file belongs to another store or page");
-  }
-  generation_ = DecodeFixed64(header + 16);
+  if (!bad.ok() && !salvage_) return bad;
+  // A salvage open reads past a damaged header: the records after it may be fine.
+  generation_ = bad.ok() ? DecodeFixed64(header + 16) : 0;
   file_ = std::move(file);
   reserved_end_ = file_->Size();
   uint64_t valid_end = 0;
@@ -142,7 +167,8 @@ Status Page::LoadLocked(uint64_t limit, SequenceNumber durable, PageRecovery* re
   max_sequence_ = 0;
   last_group_ = RecoveredGroup{};
   uint64_t start = kPageHeaderSize;
-  if (!LoadHintLocked(limit, &start, &last_group_)) {
+  // A salvage scan reads every record: a hint may index damaged ones.
+  if (salvage_ || !LoadHintLocked(limit, &start, &last_group_)) {
     index_ = std::make_unique<KeyIndex>();
     counters_ = Counters{};
     max_sequence_ = 0;
@@ -158,15 +184,34 @@ Status Page::LoadLocked(uint64_t limit, SequenceNumber durable, PageRecovery* re
     uint64_t offset;
   };
   std::vector<Pending> group;
-  RecordScanner scanner(*file_, start, limit);
+  auto index_group = [&] {
+    for (const Pending& p : group) IndexRecord(p.key, p.header, p.offset, index_.get(), &counters_);
+    const RecordHeader& h = group.back().header;
+    max_sequence_ = h.sequence;
+    last_group_ = RecoveredGroup{h.sequence, group.front().offset, h.batch_pages};
+    if (h.sequence > durable) recovery->groups.push_back(last_group_);
+    group.clear();
+  };
+  RecordScanner scanner(*file_, start, limit, salvage_);
   RecordScanner::Result result;
+  // Salvage: damage was skipped since the last group started / the current group is next
+  // to damage (so it may lack records, or continue a part whose start was indexed).
+  bool damaged = false;
+  bool group_damaged = false;
   for (;;) {
     RecordHeader h;
     std::string_view record;
     uint64_t offset = 0;
     Status s = scanner.Next(&result, &h, &record, &offset);
     if (!s.ok()) return Status::Corruption(PageFileName(index_no_) + " " + s.message());
+    if (result == RecordScanner::Result::kCorrupt) {
+      // What verified of an interrupted batch part is used as it is.
+      if (!group.empty()) index_group();
+      damaged = true;
+      continue;
+    }
     if (result != RecordScanner::Result::kRecord) {
+      if (!group.empty() && group_damaged) index_group();
       if (result == RecordScanner::Result::kTornTail && group.empty()) {
         recovery->torn = true;
         recovery->torn_sequence_known = scanner.torn_header_valid();
@@ -175,18 +220,23 @@ Status Page::LoadLocked(uint64_t limit, SequenceNumber durable, PageRecovery* re
       break;
     }
     if (!group.empty() && h.sequence != group.front().header.sequence) {
-      return CorruptionAt(group.front().offset, Status::Corruption("incomplete batch part"));
+      if (!salvage_) {
+        return CorruptionAt(group.front().offset, Status::Corruption("incomplete batch part"));
+      }
+      index_group();
     }
-    if (group.empty() && h.sequence <= max_sequence_ && max_sequence_ != 0) {
-      return CorruptionAt(offset, Status::Corruption("sequence number out of order"));
+    if (group.empty()) {
+      if (max_sequence_ != 0 &&
+          (h.sequence < max_sequence_ || (h.sequence == max_sequence_ && !(salvage_ && damaged)))) {
+        if (salvage_) continue;  // indexing it would hide the newer versions
+        return CorruptionAt(offset, Status::Corruption("sequence number out of order"));
+      }
+      group_damaged = damaged;
+      damaged = false;
     }
     group.push_back(Pending{std::string(record.substr(kRecordHeaderSize, h.key_len)), h, offset});
     if (group.size() < group.front().header.part_records) continue;
-    for (const Pending& p : group) IndexRecord(p.key, p.header, p.offset, index_.get(), &counters_);
-    max_sequence_ = h.sequence;
-    last_group_ = RecoveredGroup{h.sequence, group.front().offset, h.batch_pages};
-    if (h.sequence > durable) recovery->groups.push_back(last_group_);
-    group.clear();
+    index_group();
     *valid_end = scanner.position();
   }
   if (!group.empty()) {  // a batch part missing its last records
@@ -263,8 +313,11 @@ Status Page::ResolveLocked(std::string_view key, const IndexEntry& entry, Sequen
   *found = false;
   uint64_t off = entry.offset;
   for (;;) {
-    KV_RETURN_IF_ERROR(ReadHeaderLocked(*file_, true, off, header));
+    Status s = ReadHeaderLocked(*file_, true, off, header);
+    if (!s.ok() && salvage_ && off != entry.offset) return Status::OK();  // a damaged link
+    KV_RETURN_IF_ERROR(s);
     if (header->key_len != key.size()) {
+      if (salvage_) return Status::OK();
       return CorruptionAt(off, Status::Corruption("version chain leads to another key"));
     }
     if (header->sequence <= at) {
@@ -274,6 +327,7 @@ Status Page::ResolveLocked(std::string_view key, const IndexEntry& entry, Sequen
     }
     if (header->prev == kNoPrev) return Status::OK();
     if (header->prev >= off) {
+      if (salvage_) return Status::OK();
       return CorruptionAt(off, Status::Corruption("version chain points forward"));
     }
     off = header->prev;
@@ -315,10 +369,15 @@ Status Page::Versions(std::string_view key, std::vector<VersionInfo>* versions) 
   uint64_t off = entry->offset;
   while (off != kNoPrev) {
     RecordHeader h;
-    KV_RETURN_IF_ERROR(ReadHeaderLocked(*file_, true, off, &h));
+    Status s = ReadHeaderLocked(*file_, true, off, &h);
+    // Salvage: the versions before a damaged link are out of reach.
+    if (!s.ok() && salvage_ && off != entry->offset) break;
+    KV_RETURN_IF_ERROR(s);
+    if (salvage_ && h.key_len != key.size()) break;
     versions->push_back(
         VersionInfo{h.sequence, h.time_ns, h.deleted() ? 0 : h.raw_len, h.deleted()});
     if (h.prev != kNoPrev && h.prev >= off) {
+      if (salvage_) break;
       return CorruptionAt(off, Status::Corruption("version chain points forward"));
     }
     off = h.prev;
@@ -528,9 +587,11 @@ Page::End Page::CaptureEnd() {
   return End{generation_, EndLocked(), max_sequence_};
 }
 
-void Page::SetDurableEnd(uint64_t generation, uint64_t offset) {
+void Page::SetDurableEnd(uint64_t generation, uint64_t offset, SequenceNumber watermark) {
   std::unique_lock lock(mu_);
-  if (generation == generation_) durable_end_ = std::max(durable_end_, offset);
+  if (generation != generation_ || offset < durable_end_) return;
+  durable_end_ = offset;
+  durable_watermark_ = std::max(durable_watermark_, watermark);
 }
 
 ShardStats Page::Stats() {

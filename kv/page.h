@@ -68,7 +68,10 @@ class Page {
   // Opens the page file and builds the index (from the hint file when it is current, then
   // the records after it). A torn tail is cut off (left alone when read_only). Appends to
   // *recovery what it found and cut.
-  Status Open(bool read_only, SequenceNumber durable, PageRecovery* recovery);
+  // `salvage` (only with read_only) indexes whatever verifies: no hint, damaged records and
+  // broken batch framing skipped, a missing or foreign page file taken as an empty page,
+  // version chains ending at a damaged link.
+  Status Open(bool read_only, SequenceNumber durable, PageRecovery* recovery, bool salvage = false);
   // Drops every record at or after `offset` (recovery found them to belong to an
   // incomplete batch or to follow a lost write) and rebuilds the index.
   Status CutAt(uint64_t offset, SequenceNumber durable);
@@ -134,12 +137,14 @@ class Page {
   };
   End CaptureEnd();
   // Records that everything before `offset` (in file generation `generation`) is at or
-  // below the durable watermark. Compaction rewrites only that part.
-  void SetDurableEnd(uint64_t generation, uint64_t offset);
+  // below the durable watermark `watermark`. Compaction rewrites only that part.
+  void SetDurableEnd(uint64_t generation, uint64_t offset, SequenceNumber watermark);
 
   // Rewrites the durable part of the page keeping what `policy` and the live snapshots
   // keep, and copies the rest as it is. Reads and writes go on meanwhile.
-  // Every record with sequence number `protect` (the store's newest batch) is kept.
+  // Every record with sequence number `protect` (the store's newest batch) is kept, and so
+  // is every record of the watermark's batch: after a crash that loses everything above the
+  // watermark, that batch is the newest, and recovery checks that it is whole.
   Status Compact(const RetentionPolicy& policy, const std::vector<SequenceNumber>& snapshots,
                  SequenceNumber protect);
   // Writes the index snapshot (hint file), when the whole page is durable.
@@ -207,6 +212,7 @@ class Page {
   uint64_t garbage_after_compaction_ = 0;  // GUARDED_BY(mu_)
   uint64_t reserved_end_ = 0;              // GUARDED_BY(mu_): fallocated up to here
   uint64_t durable_end_ = 0;               // GUARDED_BY(mu_): records before it are durable
+  SequenceNumber durable_watermark_ = 0;   // GUARDED_BY(mu_): the watermark durable_end_ is at
   RecoveredGroup last_group_;              // GUARDED_BY(mu_): newest batch part, for hints
   // Small appends collect here and reach the file in one write when it fills, before any
   // sync, on Flush and every 200 ms: fewer system calls than one write per batch.
@@ -214,8 +220,23 @@ class Page {
   uint64_t synced_end_ = 0;     // GUARDED_BY(mu_)
   uint64_t journaled_end_ = 0;  // GUARDED_BY(mu_)
   bool read_only_ = false;
+  bool salvage_ = false;
 };
 
 std::string PageFileName(uint32_t index);
+std::string HintFileName(uint32_t index);
+// The 40-byte page file header.
+std::string EncodePageHeader(uint32_t index, uint64_t generation, uint64_t store_id);
+
+// The identifying fields of a hint file, for the store checker.
+struct HintSummary {
+  uint32_t page = 0;
+  uint64_t generation = 0;
+  uint64_t store_id = 0;
+  uint64_t covered = 0;  // the page had been written up to here when the hint was made
+};
+// Reads the hint file at `path`: NotFound when missing, Corruption when its magic, checksum
+// or version is wrong.
+Status ReadHintSummary(Env* env, const std::string& path, HintSummary* summary);
 
 }  // namespace kv

@@ -11,8 +11,6 @@ namespace kv {
 
 using namespace format;
 
-std::string EncodePageHeader(uint32_t index, uint64_t generation, uint64_t store_id);
-
 namespace {
 
 constexpr size_t kCopyBuffer = 1 << 20;
@@ -63,10 +61,36 @@ class BufferedAppender {
 
 }  // namespace
 
-std::string Page::HintPath() const {
+std::string HintFileName(uint32_t index) {
   char name[32];
-  std::snprintf(name, sizeof(name), "page-%04u.hint", index_no_);
-  return dir_ + "/" + name;
+  std::snprintf(name, sizeof(name), "page-%04u.hint", index);
+  return name;
+}
+
+std::string Page::HintPath() const { return dir_ + "/" + HintFileName(index_no_); }
+
+Status ReadHintSummary(Env* env, const std::string& path, HintSummary* summary) {
+  if (!env->FileExists(path)) return Status::NotFound(path);
+  std::string data;
+  KV_RETURN_IF_ERROR(ReadWholeFile(env, path, &data));
+  if (data.size() < kHintHeaderSize + 4 || std::string_view(data).substr(0, sizeof(kHintMagic)) !=
+                                               std::string_view(kHintMagic, sizeof(kHintMagic))) {
+    return Status::Corruption("not a hint file");
+  }
+  if (Crc32(data.data(), data.size() - 4) != DecodeFixed32(data.data() + data.size() - 4)) {
+    return Status::Corruption("hint checksum mismatch");
+  }
+  Decoder d(data.data() + sizeof(kHintMagic), data.size() - sizeof(kHintMagic) - 4);
+  uint32_t version = 0;
+  if (!d.GetFixed32(&version) || !d.GetFixed32(&summary->page) ||
+      !d.GetFixed64(&summary->generation) || !d.GetFixed64(&summary->store_id) ||
+      !d.GetFixed64(&summary->covered)) {
+    return Status::Corruption("hint truncated");
+  }
+  if (version != kFormatVersion) {
+    return Status::Corruption("hint format version " + std::to_string(version));
+  }
+  return Status::OK();
 }
 
 // REQUIRES: mu_ held. Encodes the index as it stands at `covered`.
@@ -180,11 +204,13 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
   std::shared_ptr<File> old_file;
   uint64_t end = 0;
   uint64_t generation = 0;
+  SequenceNumber watermark = 0;
   std::vector<std::pair<std::string, uint64_t>> keys;  // key, offset of a version below E
   {
     std::shared_lock lock(mu_);
     old_file = file_;
     end = durable_end_;
+    watermark = durable_watermark_;
     generation = generation_ + 1;
     keys.reserve(index_->size());
     Status status;
@@ -226,9 +252,13 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
     std::vector<bool> keep(chain.size(), false);
     policy.Select(keys[k].first, infos, &keep);
     keep.resize(chain.size());
-    // The newest live version always stays, and so does every record of the store's newest
-    // batch, which recovery uses to tell whether that batch is whole.
-    if (!chain[0].info.deleted || chain[0].info.sequence == protect) keep[0] = true;
+    // The newest live version always stays, and so does every record of the batches that
+    // may be the newest after a crash (the store's newest, the watermark's), which recovery
+    // uses to tell whether that batch is whole.
+    if (!chain[0].info.deleted || chain[0].info.sequence == protect ||
+        chain[0].info.sequence == watermark) {
+      keep[0] = true;
+    }
     for (SequenceNumber snap : snapshots) {
       for (size_t i = 0; i < chain.size(); ++i) {
         if (chain[i].info.sequence <= snap) {

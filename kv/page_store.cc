@@ -13,6 +13,7 @@
 
 #include "kv/coding.h"
 #include "kv/format.h"
+#include "kv/maintenance.h"
 
 namespace kv {
 
@@ -139,6 +140,9 @@ Status PageStore::Open(const Options& options, const std::string& dir,
   if (options.compression_level < 0 || options.compression_level > 9) {
     return Status::InvalidArgument("compression level must be 0..9");
   }
+  if (options.salvage && !options.read_only) {
+    return Status::InvalidArgument("a salvage open must be read-only");
+  }
   std::unique_ptr<PageStore> s(new PageStore(options, dir));
   KV_RETURN_IF_ERROR(s->Recover());
   s->recovered_ = true;
@@ -191,6 +195,8 @@ Status PageStore::Recover() {
     }
   }
   if (!options_.read_only) {
+    // The copy an interrupted reshard was building beside the store.
+    RemoveReshardLeftovers(env_, dir_).IgnoreError();
     // Leftovers of an interrupted compaction or atomic file write.
     std::vector<std::string> names;
     KV_RETURN_IF_ERROR(env_->ListDir(dir_, &names));
@@ -231,7 +237,8 @@ Status PageStore::OpenPages(std::vector<PageRecovery>* recovery) {
   std::vector<Status> results(pages_.size());
   const size_t threads = std::max(1u, std::thread::hardware_concurrency());
   ParallelFor(pages_.size(), threads, [&](size_t i) {
-    results[i] = pages_[i]->Open(options_.read_only, superblock_.durable_sequence, &(*recovery)[i]);
+    results[i] = pages_[i]->Open(options_.read_only, superblock_.durable_sequence, &(*recovery)[i],
+                                 options_.salvage);
   });
   for (const Status& s : results) KV_RETURN_IF_ERROR(s);
   return Status::OK();
@@ -312,9 +319,13 @@ PageStore::~PageStore() {
   }
 }
 
+uint32_t PageForKey(const Sharder& sharder, std::string_view key, uint32_t page_count) {
+  std::string_view part = sharder.ShardPart(key);
+  return static_cast<uint32_t>(XXH3_64bits(part.data(), part.size()) % page_count);
+}
+
 uint32_t PageStore::PageOf(std::string_view key) const {
-  std::string_view part = sharder_->ShardPart(key);
-  return static_cast<uint32_t>(XXH3_64bits(part.data(), part.size()) % pages_.size());
+  return PageForKey(*sharder_, key, static_cast<uint32_t>(pages_.size()));
 }
 
 Status PageStore::CheckWritable() const {
@@ -529,30 +540,16 @@ Status PageStore::SyncTo(SequenceNumber seq, bool checkpoint) {
 Status PageStore::ReplayJournal() {
   std::vector<JournalRange> ranges;
   KV_RETURN_IF_ERROR(Journal::ReadAll(env_, dir_, &ranges));
-  std::string existing;
   for (const JournalRange& r : ranges) {
     if (r.page >= superblock_.page_count) {
       return Status::Corruption("journal names page " + std::to_string(r.page));
     }
-    const std::string path = dir_ + "/" + PageFileName(r.page);
-    std::unique_ptr<File> file;
-    KV_RETURN_IF_ERROR(env_->OpenFile(path, Env::OpenMode::kAppend, &file));
-    char header[kPageHeaderSize];
-    size_t got = 0;
-    KV_RETURN_IF_ERROR(file->Read(0, kPageHeaderSize, header, &got));
-    // A compaction replaced the file after this entry; the new file is durable.
-    if (got < kPageHeaderSize || DecodeFixed64(header + 16) != r.generation) continue;
-    existing.resize(r.bytes.size());
-    KV_RETURN_IF_ERROR(file->Read(r.offset, r.bytes.size(), existing.data(), &got));
-    if (got == r.bytes.size() && existing == r.bytes) continue;
-    // The page lost these bytes, and with them everything after (never synced).
-    if (file->Size() < r.offset) {
+    ReplayOutcome outcome;
+    KV_RETURN_IF_ERROR(ReplayJournalRange(env_, dir_ + "/" + PageFileName(r.page), r, &outcome));
+    if (outcome == ReplayOutcome::kTooShort) {
       return Status::Corruption(PageFileName(r.page) + " is shorter than its journaled tail at " +
                                 std::to_string(r.offset));
     }
-    KV_RETURN_IF_ERROR(file->Truncate(r.offset));
-    KV_RETURN_IF_ERROR(file->Append(r.bytes.data(), r.bytes.size()));
-    KV_RETURN_IF_ERROR(file->Sync());
   }
   return journal_->Reset();
 }
@@ -597,7 +594,7 @@ Status PageStore::PersistWatermark() {
     }
   }
   for (size_t i = 0; i < pages_.size(); ++i) {
-    pages_[i]->SetDurableEnd(ends[i].generation, ends[i].offset);
+    pages_[i]->SetDurableEnd(ends[i].generation, ends[i].offset, target);
   }
   return Status::OK();
 }

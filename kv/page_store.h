@@ -35,6 +35,9 @@ class SnapshotList {
   std::multiset<SequenceNumber> seqs_;
 };
 
+// The page of `key` in a store of `page_count` pages.
+uint32_t PageForKey(const Sharder& sharder, std::string_view key, uint32_t page_count);
+
 class PageStore final : public Store {
  public:
   static Status Open(const Options& options, const std::string& dir, std::unique_ptr<Store>* store);

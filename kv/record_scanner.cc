@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "kv/coding.h"
+
 namespace kv {
 namespace {
 constexpr size_t kReadAhead = 1 << 20;
@@ -35,6 +37,46 @@ Status RecordScanner::TailIsZero(uint64_t pos, bool* zero) {
   return Status::OK();
 }
 
+Status RecordScanner::VerifiesAt(uint64_t pos, bool* ok) {
+  *ok = false;
+  if (limit_ - pos < format::kRecordHeaderSize) return Status::OK();
+  KV_RETURN_IF_ERROR(Fill(pos, format::kRecordHeaderSize));
+  const char* p = View(pos, format::kRecordHeaderSize).data();
+  // Cheap tests first: a resynchronizing search calls this at every byte offset.
+  const auto type = static_cast<uint8_t>(p[format::kRecType]);
+  if ((type != format::kTypePut && type != format::kTypeDelete) ||
+      (static_cast<uint8_t>(p[format::kRecFlags]) & ~format::kKnownFlags) != 0 ||
+      DecodeFixed32(p + format::kRecReserved) != 0) {
+    return Status::OK();
+  }
+  RecordHeader h;
+  if (!DecodeRecordHeader(p, &h).ok() || h.record_size() > limit_ - pos) return Status::OK();
+  KV_RETURN_IF_ERROR(Fill(pos, static_cast<size_t>(h.record_size())));
+  *ok = VerifyRecordData(h, View(pos, static_cast<size_t>(h.record_size()))).ok();
+  return Status::OK();
+}
+
+Status RecordScanner::SkipCorrupt(const std::string& why, bool header_valid, uint64_t next,
+                                  Result* result, uint64_t* offset) {
+  const uint64_t start = pos_;
+  // A verified header vouches for the damaged record's length: search after it, not inside
+  // its value (which may hold bytes that look like records).
+  for (next = header_valid ? next : start + 1; next < limit_; ++next) {
+    bool ok = false;
+    KV_RETURN_IF_ERROR(VerifiesAt(next, &ok));
+    if (ok) break;
+  }
+  next = std::min(next, limit_);
+  *result = Result::kCorrupt;
+  *offset = start;
+  skipped_ = next - start;
+  corruption_ = why;
+  corrupt_header_valid_ = header_valid;
+  pos_ = next;
+  torn_header_valid_ = false;
+  return Status::OK();
+}
+
 Status RecordScanner::Next(Result* result, RecordHeader* header, std::string_view* record,
                            uint64_t* offset) {
   if (pos_ >= limit_) {
@@ -51,6 +93,10 @@ Status RecordScanner::Next(Result* result, RecordHeader* header, std::string_vie
     bool zero = false;
     KV_RETURN_IF_ERROR(TailIsZero(pos_, &zero));
     if (zero) return Status::OK();
+    if (salvage_) {
+      corrupt_key_.clear();
+      return SkipCorrupt(s.message(), false, 0, result, offset);
+    }
     return Status::Corruption("offset " + std::to_string(pos_) + ": " + s.message());
   }
   torn_header_valid_ = true;  // whatever follows, this header is whole
@@ -61,6 +107,10 @@ Status RecordScanner::Next(Result* result, RecordHeader* header, std::string_vie
   s = VerifyRecordData(*header, *record);
   if (!s.ok()) {
     if (size == remaining) return Status::OK();  // the last record's payload is incomplete
+    if (salvage_) {
+      corrupt_key_.assign(record->substr(format::kRecordHeaderSize, header->key_len));
+      return SkipCorrupt(s.message(), true, pos_ + size, result, offset);
+    }
     return Status::Corruption("offset " + std::to_string(pos_) + ": " + s.message());
   }
   *offset = pos_;

@@ -109,6 +109,10 @@ struct Options {
   bool error_if_exists = false;
   // Opens without taking the writer lock; writes and compaction are refused.
   bool read_only = false;
+  // With read_only only: reads what is intact of a damaged store (for checkers). Recovery
+  // skips records whose checksums fail, resynchronizing at the next record that verifies,
+  // takes a missing page file as empty and ignores hint files. See kv/maintenance.h.
+  bool salvage = false;
 
   // ---- Fixed at creation (stored in the superblock; ignored when opening) ----
   uint32_t page_count = 16;

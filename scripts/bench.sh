@@ -10,7 +10,9 @@
 #   --dir DIR          work directory (default /tmp/kvfs-bench); the generated input data is
 #                      kept in DIR/data and reused by later runs
 #   --only LIST        comma-separated subset of: seq (= seq-random,seq-text), seq-random,
-#                      seq-text, fio, meta, small, tree (tar extract/read + git; alias tar, git)
+#                      seq-text, fio, meta, small, tree (tar extract/read + git; alias tar, git),
+#                      history (versioning on vs off; 100 versions of a 100 MiB file),
+#                      kvfsck (backup/restore vs tar c/x of a mixed tree; compact)
 #   --kvfs PATH        the daemon (default build-rel/fs/fuse/kvfs, built when missing)
 #   --kvfs-opts OPTS   extra -o options for kvfs, e.g. compression=6,chunk_size=128K
 #   --fio-runtime S    seconds per fio job (default 15, quick 5)
@@ -24,7 +26,7 @@
 set -uo pipefail
 export LC_ALL=C
 
-usage() { sed -n '6,24s/^# \{0,1\}//p' "$0"; }
+usage() { sed -n '6,26s/^# \{0,1\}//p' "$0"; }
 die() { echo "bench: $*" >&2; exit 1; }
 log() { printf '[%(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
@@ -84,13 +86,13 @@ declare -A want=()
 for w in ${only//,/ }; do
   case $w in
     seq) want[seq-random]=1; want[seq-text]=1 ;;
-    seq-random | seq-text | fio | meta | small | tree) want[$w]=1 ;;
+    seq-random | seq-text | fio | meta | small | tree | history | kvfsck) want[$w]=1 ;;
     tar | git) want[tree]=1 ;;
-    *) die "unknown workload '$w' in --only (seq, seq-random, seq-text, fio, meta, small, tree)" ;;
+    *) die "unknown workload '$w' in --only (seq, seq-random, seq-text, fio, meta, small, tree, history, kvfsck)" ;;
   esac
 done
 if [ -z "$only" ]; then
-  for w in seq-random seq-text fio meta small tree; do want[$w]=1; done
+  for w in seq-random seq-text fio meta small tree history kvfsck; do want[$w]=1; done
 fi
 
 # ---------------------------------------------------------------------------------------
@@ -112,6 +114,12 @@ if [ -z "$kvfs" ]; then
   fi
 fi
 [ -x "$kvfs" ] || die "no kvfs daemon at $kvfs"
+kvfsck=$(dirname "$kvfs")/../../tools/kvfsck
+if [ -n "${want[kvfsck]:-}" ] && [ ! -x "$kvfsck" ]; then
+  log "building kvfsck next to the daemon"
+  cmake --build "$(dirname "$kvfs")/../.." -j"$(nproc)" --target kvfsck >/dev/null ||
+    die "building kvfsck failed"
+fi
 
 mkdir -p "$work" || die "cannot create $work"
 work=$(cd "$work" && pwd)
@@ -166,11 +174,11 @@ note() { notes+=("$*"); log "NOTE: $*"; }
 
 is_mounted() { findmnt -rn --mountpoint "$1" >/dev/null 2>&1; }
 
-fuse_mount() {  # fs wl
-  local fs=$1 wl=$2 base=$work/$1/$2 pid i
+fuse_mount() {  # fs wl [extra kvfs -o options]
+  local fs=$1 wl=$2 base=$work/$1/$2 pid i opts=$kvfs_opts${3:+${kvfs_opts:+,}$3}
   mkdir -p "$base/mnt"
   if [ "$fs" = kvfs ]; then
-    "$kvfs" "$base/store" "$base/mnt" -f ${kvfs_opts:+-o "$kvfs_opts"} >>"$logs/kvfs-$wl.log" 2>&1 &
+    "$kvfs" "$base/store" "$base/mnt" -f ${opts:+-o "$opts"} >>"$logs/kvfs-$wl.log" 2>&1 &
   else
     mkdir -p "$base/back"
     bindfs -f "$base/back" "$base/mnt" >>"$logs/bindfs-$wl.log" 2>&1 &
@@ -284,6 +292,15 @@ record() {  # row unit fs value
 fail() {  # row unit fs what
   record "$1" "$2" "$3" ERR
   note "$3: $1: $4 failed"
+}
+
+# kvfs-only comparisons (history, kvfsck): one value and the baseline it is compared with,
+# both measured in this run.
+xrows=()
+declare -A xunit=() xval=() xbase=() xbname=()
+xrecord() {  # row unit value baseline baseline-name
+  xrows+=("$1")
+  xunit[$1]=$2 xval[$1]=$3 xbase[$1]=$4 xbname[$1]=$5
 }
 
 # Runs "$@" and sets $elapsed (seconds); returns the command's status.
@@ -460,6 +477,108 @@ wl_tree() {
   done
 }
 
+# Versioning's cost: the same write-heavy workload with versioning on (default) and off; and
+# what 100 versions of a 100 MiB file cost on disk.
+wl_history() {
+  local mode opts wl t total n=$small_n mib=$((fio_bytes >> 20)) on_s="" on_q="" row_s row_q
+  row_s="write $n x 4K files, 3 times over" row_q="rewrite a $mib MiB file 3 times, fsync"
+  head -c "$fio_bytes" "$random_file" >/dev/null
+  for mode in on off; do
+    wl=history-$mode opts=versions=32
+    [ $mode = off ] && opts=versions=0
+    log "write-heavy workload, versioning $mode"
+    fuse_mount kvfs "$wl" "$opts" || continue
+    tgt=$work/kvfs/$wl/mnt total=0
+    for t in 1 2 3; do
+      ops small-write "$tgt/t" "$n" "$small_dirs" || { note "history: small-write failed"; break; }
+      total=$(awk -v a="$total" -v b="$elapsed" 'BEGIN { print a + b }')
+    done
+    [ $mode = on ] && on_s=$total || xrecord "$row_s" s "$on_s" "$total" "versioning off"
+    timed bash -c 'for t in 1 2 3; do
+        head -c "$2" "$1" | dd of="$3" bs=1M iflag=fullblock conv=notrunc,fsync status=none || exit 1
+      done' _ "$random_file" "$fio_bytes" "$tgt/big" || note "history: rewrite failed"
+    t=$(mibps $((3 * fio_bytes)) "$elapsed")
+    [ $mode = on ] && on_q=$t || xrecord "$row_q" MiB/s "$on_q" "$t" "versioning off"
+    fs_done kvfs "$wl"
+  done
+
+  local file=$((100 << 20)) chunk=$((64 << 10)) bytes target
+  ((size >= file)) || { note "history: --size below 100M, skipping the 100-version test"; return; }
+  wl=history-100
+  log "100 versions of a 100 MiB file, 4 KiB edits"
+  fuse_mount kvfs "$wl" || return
+  tgt=$work/kvfs/$wl/mnt
+  head -c "$file" "$random_file" >"$tgt/f" || note "history: writing the 100 MiB file failed"
+  ops edits "$tgt/f" 99 || note "history: edits failed"
+  xrecord "99 edits of 4 KiB, each closed (a version)" "edits/s" \
+    "$(awk -v s="$elapsed" 'BEGIN { printf "%.0f", 99 / s }')" "" ""
+  [ "$(ls "$tgt/.kvfs/history/f" | wc -l)" -ge 32 ] || note "history: fewer versions listed than kept"
+  fs_umount kvfs "$wl"
+  bytes=$(du -s -B1 "$work/kvfs/$wl/store" | cut -f1)
+  target=$(((file * 12 / 10 + 100 * chunk) >> 20))
+  xrecord "store after 100 versions of a 100 MiB file" MiB "$((bytes >> 20))" "$target" \
+    "target 1.2 x file + 100 chunks"
+  fs_done kvfs "$wl"
+}
+
+# kvfsck: backup and restore of a mixed tree (the source tree, random and text data: about
+# --size in all) against tar c and tar x of the same tree through a mount; compaction.
+wl_kvfsck() {
+  local wl=kvfsck base=$work/kvfs/kvfsck half bytes tarball=$work/kvfsck.tar rate tar_c tar_x
+  half=$(((size - tar_bytes) / 2))
+  ((half > 0)) || half=$((size / 2))
+  log "kvfsck: building a mixed tree"
+  fuse_mount kvfs "$wl" || return
+  tgt=$base/mnt
+  mkdir -p "$tgt/src"
+  tar xf "$tar_file" -C "$tgt/src" && head -c "$half" "$random_file" >"$tgt/random.bin" &&
+    head -c "$half" "$text_file" >"$tgt/text.txt" || { note "kvfsck: building the tree failed"; return; }
+  bytes=$(du -s -B1 --apparent-size "$tgt" | cut -f1)
+  fs_cold kvfs "$wl"
+  timed tar cf - -C "$tgt" . >"$tarball" && tar_c=$(mibps "$bytes" "$elapsed") ||
+    note "kvfsck: tar c failed"
+  fuse_umount kvfs "$wl"
+  rm -f "$work/kvfsck.kvbk"
+  drop_caches
+  if timed "$kvfsck" --quiet backup "$base/store" "$work/kvfsck.kvbk" >/dev/null; then
+    xrecord "backup of a $((bytes >> 20)) MiB mixed tree, cold" MiB/s "$(mibps "$bytes" "$elapsed")" \
+      "${tar_c:-}" "tar c through the mount"
+  else
+    note "kvfsck: backup failed"
+  fi
+  fuse_mount kvfs kvfsck-x || return
+  drop_caches
+  timed bash -c 'tar xf "$1" -C "$2" && sync -f "$2"' _ "$tarball" "$work/kvfs/kvfsck-x/mnt" &&
+    tar_x=$(mibps "$bytes" "$elapsed") || note "kvfsck: tar x failed"
+  fs_done kvfs kvfsck-x
+  rm -rf "$work/kvfsck-restored"
+  drop_caches
+  if timed "$kvfsck" --quiet restore "$work/kvfsck.kvbk" "$work/kvfsck-restored" >/dev/null; then
+    xrecord "restore of that archive (synced)" MiB/s "$(mibps "$bytes" "$elapsed")" \
+      "${tar_x:-}" "tar x + sync into a mount"
+  else
+    note "kvfsck: restore failed"
+  fi
+  "$kvfsck" --quiet check "$work/kvfsck-restored" >/dev/null || note "kvfsck: the restored store does not check clean"
+  # Compaction: delete the random half and compact keeping nothing old.
+  fuse_mount kvfs "$wl" || return
+  rm -f "$base/mnt/random.bin"
+  fuse_umount kvfs "$wl"
+  local before after
+  before=$(du -s -B1 "$base/store" | cut -f1)
+  drop_caches
+  if timed "$kvfsck" --quiet compact "$base/store" --keep-versions 1 --keep-trash 0 >/dev/null; then
+    after=$(du -s -B1 "$base/store" | cut -f1)
+    xrecord "compact after deleting $((half >> 20)) MiB (store MiB/s)" MiB/s \
+      "$(mibps "$before" "$elapsed")" "" ""
+    xrecord "space reclaimed of the deleted bytes" % "$(pct $((before - after)) "$half")" "90" "target"
+  else
+    note "kvfsck: compact failed"
+  fi
+  rm -rf "$tarball" "$work/kvfsck.kvbk" "$work/kvfsck-restored"
+  fs_done kvfs "$wl"
+}
+
 # ---------------------------------------------------------------------------------------
 
 started=$EPOCHREALTIME
@@ -470,6 +589,8 @@ log "work dir $work; kvfs $kvfs ${kvfs_opts:+-o $kvfs_opts}"
 [ -n "${want[meta]:-}" ] && wl_meta
 [ -n "${want[small]:-}" ] && wl_small
 [ -n "${want[tree]:-}" ] && wl_tree
+[ -n "${want[history]:-}" ] && wl_history
+[ -n "${want[kvfsck]:-}" ] && wl_kvfsck
 for fs in bindfs kvfs; do
   [ -n "${peak_rss[$fs]:-}" ] && record "FUSE daemon peak RSS" MiB "$fs" "$(awk -v k="${peak_rss[$fs]}" 'BEGIN { printf "%.0f", k / 1024 }')"
 done
@@ -508,6 +629,18 @@ ratio() {  # a b
   echo
   echo "Ratios are kvfs's value over the other's: for MiB/s and IOPS above 1 is better, for s and"
   echo "% of data below 1 is better. s = wall-clock seconds of the phase."
+  if ((${#xrows[@]})); then
+    w=40
+    for r in "${xrows[@]}"; do ((${#r} > w)) && w=${#r}; done
+    echo
+    printf "%-${w}s | %-7s | %9s | %9s | %6s | %s\n" "kvfs only" unit kvfs baseline ratio "baseline is"
+    printf '%s\n' "$(printf '%*s' $((w + 70)) '' | tr ' ' -)"
+    for r in "${xrows[@]}"; do
+      u=${xunit[$r]}
+      printf "%-${w}s | %-7s | %9s | %9s | %6s | %s\n" "$r" "$u" "$(fmt "${xval[$r]}" "$u")" \
+        "$(fmt "${xbase[$r]}" "$u")" "$(ratio "${xval[$r]}" "${xbase[$r]}")" "${xbname[$r]}"
+    done
+  fi
   if ((${#notes[@]})); then
     echo
     echo "Notes:"

@@ -13,6 +13,8 @@ excluded) on stdout, and exits non-zero on the first failed operation.
   small-write DIR N NDIRS       N files of 4 KiB (distinct pseudo-random bytes) spread
                                 round-robin over NDIRS subdirectories d000..
   small-read DIR                read back every file under DIR (sorted walk)
+  edits FILE N                  N times: open FILE, write 4 KiB of new bytes at a random
+                                4 KiB-aligned offset, close (each close seals a version)
   fio-iops JSON                 IOPS of the first job in a fio --output-format=json file
 """
 import json
@@ -127,6 +129,19 @@ def small_read(d):
     return el
 
 
+def edits(path, n):
+    rng = random.Random(7)
+    blocks = os.stat(path).st_size // FILE_SIZE
+    t = time.perf_counter()
+    for _ in range(n):
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            os.pwrite(fd, rng.randbytes(FILE_SIZE), rng.randrange(blocks) * FILE_SIZE)
+        finally:
+            os.close(fd)
+    return time.perf_counter() - t
+
+
 def fio_iops(path):
     with open(path) as f:
         text = f.read()
@@ -156,6 +171,8 @@ def main(argv):
         r = small_write(a[0], int(a[1]), int(a[2]))
     elif cmd == "small-read":
         r = small_read(a[0])
+    elif cmd == "edits":
+        r = edits(a[0], int(a[1]))
     elif cmd == "fio-iops":
         r = fio_iops(a[0])
     else:

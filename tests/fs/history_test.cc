@@ -306,6 +306,25 @@ TEST_F(HistoryTest, RetentionKeepsTheNewestAndCompactionReclaims) {
   EXPECT_EQ(ReadVersion(f, v[2].number), "young3");
 }
 
+// Editor saves make a new inode per save; the retention still holds right after each save,
+// not only after a compaction (regression: the chain grew without bound until compaction).
+TEST_F(HistoryTest, RetentionHoldsAcrossEditorSaves) {
+  options_.version_retention = 3;
+  options_.update_retention = true;
+  Reopen();
+  Ino head = 0;
+  for (int i = 0; i < 8; ++i) {
+    head = Save(kRootIno, ".f.swp", "save " + std::to_string(i));
+    ASSERT_TRUE(vol_->Rename(kRootIno, ".f.swp", kRootIno, "f", 0).ok());
+  }
+  std::vector<FileVersion> v = Versions(head);
+  ASSERT_EQ(v.size(), 3u);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(v[i].number, 6 + i);
+    EXPECT_EQ(ReadVersion(head, v[i].number), "save " + std::to_string(5 + i));
+  }
+}
+
 TEST_F(HistoryTest, VersioningOff) {
   options_.version_retention = 0;
   options_.update_retention = true;

@@ -16,8 +16,10 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
+#include "kv/page_store.h"
 #include "kv/store.h"
 #include "tests/support/fault_env.h"
 #include "tests/support/test_util.h"
@@ -419,6 +421,77 @@ TEST(CrashCompactionTest, CrashDuringCompactionLosesNothing) {
     store.reset();
     std::filesystem::remove_all(trial);
   }
+}
+
+// Compaction drops tombstones nobody needs. If it dropped every record a page held of the
+// batch at the durable watermark W while a newer batch existed (written just after W moved),
+// a crash losing that newer batch would leave W's batch as the newest, found in fewer pages
+// than it spans, and recovery would cut it as torn: durable data lost. Compaction keeps W's
+// batch whole (regression test).
+TEST(CrashCompactionTest, WatermarkBatchSurvivesCompactionAndALostNewerBatch) {
+  // Writes one batch from inside the next superblock rename: between the watermark's move
+  // and the compaction that follows it.
+  class WriteOnWatermarkEnv : public kvtest::FaultInjectionEnv {
+   public:
+    Status Rename(const std::string& from, const std::string& to) override {
+      Status s = FaultInjectionEnv::Rename(from, to);
+      if (s.ok() && to.ends_with("/SUPERBLOCK") && store != nullptr) {
+        Store* target = std::exchange(store, nullptr);
+        s = target->Put(WriteOptions(), key, "newer");
+      }
+      return s;
+    }
+    Store* store = nullptr;
+    std::string key;
+  };
+  kvtest::ScopedTempDir dir("kv-crash-watermark-batch");
+  WriteOnWatermarkEnv env;
+  Options options;
+  options.env = &env;
+  options.page_count = 4;
+  options.background_compaction = false;
+  // a on page A; b and c on page B; d on a third page.
+  auto page = [](const std::string& k) { return PageForKey(*WholeKeySharder(), k, 4); };
+  std::string a = "key0", b, c, d;
+  for (int i = 1; b.empty() || c.empty() || d.empty(); ++i) {
+    std::string k = "key" + std::to_string(i);
+    if (b.empty() && page(k) != page(a)) {
+      b = k;
+    } else if (!b.empty() && c.empty() && page(k) == page(b)) {
+      c = k;
+    } else if (!b.empty() && d.empty() && page(k) != page(a) && page(k) != page(b)) {
+      d = k;
+    }
+  }
+  std::unique_ptr<Store> store;
+  ASSERT_OK(OpenPageStore(options, dir.path(), &store));
+  WriteBatch first, both;
+  first.Put(b, "b");
+  first.Put(c, "c");
+  ASSERT_OK(store->Write(WriteOptions(), first));
+  both.Put(a, "a");  // spans pages A and B; on B only a tombstone
+  both.Delete(b);
+  ASSERT_OK(store->Write(WriteOptions(), both));
+  ASSERT_OK(store->Delete(WriteOptions(), c));  // W's batch: a tombstone on B
+  ASSERT_OK(store->Sync());
+  env.store = store.get();
+  env.key = d;
+  ASSERT_OK(store->Compact(CompactOptions{KeepLatestPolicy(), static_cast<int>(page(b))}));
+  ASSERT_EQ(env.store, nullptr) << "the newer batch was not written";
+  // Crash: the newer batch was never synced.
+  env.SetFilesystemActive(false);
+  store.reset();
+  env.SetFilesystemActive(true);
+  ASSERT_OK(env.DropUnsyncedData());
+
+  ASSERT_OK(OpenPageStore(options, dir.path(), &store));
+  EXPECT_EQ(store->LastSequence(), 3u);
+  std::string v;
+  ASSERT_OK(store->Get(ReadOptions(), a, &v));
+  EXPECT_EQ(v, "a");
+  EXPECT_TRUE(store->Get(ReadOptions(), b, &v).IsNotFound());
+  EXPECT_TRUE(store->Get(ReadOptions(), c, &v).IsNotFound());
+  EXPECT_TRUE(store->Get(ReadOptions(), d, &v).IsNotFound());
 }
 
 }  // namespace

@@ -1,13 +1,14 @@
 // Tests of the test harness itself: kvtest::FaultInjectionEnv must model durability and
 // inject faults exactly as the crash and fault tests assume.
 #include "tests/support/fault_env.h"
-#include "tests/support/test_util.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <random>
 #include <string>
+
+#include "tests/support/test_util.h"
 
 namespace kvtest {
 namespace {

@@ -14,40 +14,19 @@
 #include "kv/record.h"
 #include "kv/store.h"
 #include "tests/support/fault_env.h"
+#include "tests/support/page_file.h"
 #include "tests/support/test_util.h"
 
 namespace kv {
 namespace {
 
+using kvtest::ParsedRecord;
+using kvtest::ParsePage;
+using kvtest::ReadFile;
+
 namespace fs = std::filesystem;
 
 using Model = std::map<std::string, std::string>;
-
-struct ParsedRecord {
-  uint64_t offset;
-  RecordHeader header;
-  std::string key;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-// The whole, valid records of a page file, in file order.
-std::vector<ParsedRecord> ParsePage(const std::string& path) {
-  const std::string data = ReadFile(path);
-  std::vector<ParsedRecord> out;
-  uint64_t off = format::kPageHeaderSize;
-  while (off + format::kRecordHeaderSize <= data.size()) {
-    RecordHeader h;
-    if (!DecodeRecordHeader(data.data() + off, &h).ok()) break;
-    if (off + h.record_size() > data.size()) break;
-    out.push_back({off, h, data.substr(off + format::kRecordHeaderSize, h.key_len)});
-    off += h.record_size();
-  }
-  return out;
-}
 
 std::string PageName(int i) {
   char name[32];
