@@ -1,16 +1,22 @@
-// The POSIX Env: plain file descriptors, pread/write, fdatasync, fallocate, flock.
+// The POSIX Env: plain file descriptors, pwrite, fdatasync, fallocate, flock; reads through
+// a read-only shared mapping for files this process writes, pread otherwise.
 #include "kv/env.h"
 
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
 
 namespace kv {
 namespace {
@@ -25,13 +31,36 @@ auto RetryOnEintr(F&& f) {
   return r;
 }
 
+// Reads of a file this process writes go through a read-only MAP_SHARED mapping: a point
+// read of a hot page is then a memcpy instead of a pread system call (most of a Get's cost).
+// The mapping is made larger than the file (pages past the end fill in as the file grows)
+// and replaced by a twice larger one when the file outgrows it. Replaced mappings stay
+// mapped until the file is closed, because a reader (compaction reads without the page
+// lock) may still be copying from one; they only cost address space. Only bytes below
+// Size() are ever touched, so a mapping never faults past the end of the file. Files opened
+// read-only are not mapped: another process (the store's writer) may truncate them.
 class PosixFile final : public File {
  public:
-  PosixFile(int fd, std::string path, uint64_t size)
-      : fd_(fd), path_(std::move(path)), size_(size) {}
-  ~PosixFile() override { ::close(fd_); }
+  PosixFile(int fd, std::string path, uint64_t size, bool mappable)
+      : fd_(fd), path_(std::move(path)), size_(size), mappable_(mappable) {}
+  ~PosixFile() override {
+    for (const auto& m : mappings_) ::munmap(const_cast<char*>(m->base), m->length);
+    ::close(fd_);
+  }
+
+  const char* Map(uint64_t offset, size_t n) const override {
+    if (!mappable_ || offset + n > Size()) return nullptr;
+    const Mapping* m = mapping_.load(std::memory_order_acquire);
+    if (m == nullptr || offset + n > m->length) m = Remap(offset + n);
+    return m != nullptr ? m->base + offset : nullptr;
+  }
 
   Status Read(uint64_t offset, size_t n, char* buf, size_t* got) const override {
+    if (const char* mapped = Map(offset, n)) {
+      std::memcpy(buf, mapped, n);
+      *got = n;
+      return Status::OK();
+    }
     size_t done = 0;
     while (done < n) {
       ssize_t r = RetryOnEintr([&] { return ::pread(fd_, buf + done, n - done, offset + done); });
@@ -86,9 +115,34 @@ class PosixFile final : public File {
   uint64_t Size() const override { return size_.load(std::memory_order_acquire); }
 
  private:
+  struct Mapping {
+    const char* base;
+    size_t length;
+  };
+  static constexpr size_t kMinMapping = size_t{64} << 20;
+
+  // A mapping covering at least `needed` bytes, or nullptr (then reads use pread).
+  const Mapping* Remap(uint64_t needed) const {
+    std::lock_guard lock(map_mu_);
+    const Mapping* m = mapping_.load(std::memory_order_relaxed);
+    if (m != nullptr && needed <= m->length) return m;
+    const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+    size_t length = std::max<size_t>(kMinMapping, 2 * needed);
+    length = (length + page - 1) / page * page;
+    void* base = ::mmap(nullptr, length, PROT_READ, MAP_SHARED, fd_, 0);
+    if (base == MAP_FAILED) return nullptr;
+    mappings_.push_back(std::make_unique<Mapping>(Mapping{static_cast<const char*>(base), length}));
+    mapping_.store(mappings_.back().get(), std::memory_order_release);
+    return mappings_.back().get();
+  }
+
   const int fd_;
   const std::string path_;
   std::atomic<uint64_t> size_;
+  const bool mappable_;
+  mutable std::mutex map_mu_;
+  mutable std::vector<std::unique_ptr<Mapping>> mappings_;  // GUARDED_BY(map_mu_)
+  mutable std::atomic<const Mapping*> mapping_{nullptr};    // the largest, in mappings_
 };
 
 class PosixFileLock final : public FileLock {
@@ -126,7 +180,8 @@ class PosixEnv final : public Env {
       ::close(fd);
       return s;
     }
-    *file = std::make_unique<PosixFile>(fd, path, static_cast<uint64_t>(st.st_size));
+    *file = std::make_unique<PosixFile>(fd, path, static_cast<uint64_t>(st.st_size),
+                                        mode != OpenMode::kRead);
     return Status::OK();
   }
 

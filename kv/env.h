@@ -34,6 +34,10 @@ class File {
   virtual Status Reserve(uint64_t offset, uint64_t len) = 0;
   // The current length of the file.
   virtual uint64_t Size() const = 0;
+  // When the file is memory-mapped: a pointer to its bytes [offset, offset+n), valid until
+  // the file is closed (the bytes may change only where they are rewritten). Otherwise, or
+  // past Size(), nullptr: use Read.
+  virtual const char* Map(uint64_t /*offset*/, size_t /*n*/) const { return nullptr; }
 };
 
 // A held advisory lock; released when destroyed.

@@ -73,6 +73,16 @@ const IndexEntry* KeyIndex::Find(std::string_view k) const {
   return s.id_plus_one == 0 ? nullptr : &entry(s.id_plus_one - 1).value;
 }
 
+const IndexEntry* KeyIndex::FindByHash(std::string_view k) const {
+  const uint32_t hash = HashKey(k);
+  const size_t mask = slots_.size() - 1;
+  for (size_t i = hash & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.id_plus_one == 0) return nullptr;
+    if (s.hash == hash) return &entry(s.id_plus_one - 1).value;
+  }
+}
+
 bool KeyIndex::Upsert(std::string_view k, const IndexEntry& value, IndexEntry* old) {
   uint32_t hash = HashKey(k);
   size_t slot = FindSlot(k, hash);

@@ -35,6 +35,10 @@ class KeyIndex {
 
   // The entry for `key`, or nullptr. Valid until the next mutation.
   const IndexEntry* Find(std::string_view key) const;
+  // The entry of the first key whose 32-bit hash equals key's, or nullptr: Find without
+  // reading the key bytes (a cache miss). The caller checks the key where it reads the
+  // record anyway, and calls Find when it was another key (about once in 2^32 / n lookups).
+  const IndexEntry* FindByHash(std::string_view key) const;
   // Sets key's entry; returns the previous one through *old (if any) and whether it existed.
   bool Upsert(std::string_view key, const IndexEntry& entry, IndexEntry* old);
 

@@ -289,11 +289,28 @@ Status Page::ReadRecordLocked(const File& file, bool buffered, uint64_t offset, 
   record->resize(size);
   size_t got = 0;
   KV_RETURN_IF_ERROR(ReadLocked(file, buffered, offset, size, record->data(), &got));
-  if (got < size || size < kRecordHeaderSize) {
+  if (got < size)
+    return CorruptionAt(offset, Status::Corruption("record extends past end of file"));
+  return CheckRecord(offset, *record, header);
+}
+
+Status Page::ViewRecordLocked(uint64_t offset, uint64_t size, RecordHeader* header,
+                              std::string* scratch, std::string_view* record) const {
+  if (const char* mapped = file_->Map(offset, size)) {
+    *record = std::string_view(mapped, size);
+    return CheckRecord(offset, *record, header);
+  }
+  KV_RETURN_IF_ERROR(ReadRecordLocked(*file_, true, offset, size, header, scratch));
+  *record = *scratch;
+  return Status::OK();
+}
+
+Status Page::CheckRecord(uint64_t offset, std::string_view record, RecordHeader* header) const {
+  if (record.size() < kRecordHeaderSize) {
     return CorruptionAt(offset, Status::Corruption("record extends past end of file"));
   }
-  Status s = DecodeRecordHeader(record->data(), header);
-  if (s.ok()) s = VerifyRecordData(*header, *record);
+  Status s = DecodeRecordHeader(record.data(), header);
+  if (s.ok()) s = VerifyRecordData(*header, record);
   if (!s.ok()) return CorruptionAt(offset, s);
   return Status::OK();
 }
@@ -335,10 +352,28 @@ Status Page::ResolveLocked(std::string_view key, const IndexEntry& entry, Sequen
 }
 
 Status Page::Get(std::string_view key, SequenceNumber at, std::string* value) {
-  thread_local std::string record;
+  thread_local std::string scratch;
   std::shared_lock lock(mu_);
-  const IndexEntry* found_entry = index_->Find(key);
+  // Short keys: find the entry by hash alone and check the key in the record, whose bytes
+  // are read next anyway; the index's own copy of the key would cost a cache miss.
+  constexpr size_t kMaxCheckedKey = 256;
+  const IndexEntry* found_entry =
+      key.size() <= kMaxCheckedKey ? index_->FindByHash(key) : index_->Find(key);
   if (found_entry == nullptr) return Status::NotFound({});
+  if (key.size() <= kMaxCheckedKey) {
+    char buf[kRecordHeaderSize + kMaxCheckedKey];
+    const size_t n = kRecordHeaderSize + key.size();
+    const char* head = file_->Map(found_entry->offset, n);
+    size_t got = n;
+    if (head == nullptr) {
+      KV_RETURN_IF_ERROR(ReadLocked(*file_, true, found_entry->offset, n, buf, &got));
+      head = buf;
+    }
+    if (got < n || std::string_view(head + kRecordHeaderSize, key.size()) != key) {
+      found_entry = index_->Find(key);  // another key with the same hash
+      if (found_entry == nullptr) return Status::NotFound({});
+    }
+  }
   const IndexEntry entry = *found_entry;
   RecordHeader h;
   uint64_t offset = entry.offset;
@@ -351,9 +386,10 @@ Status Page::Get(std::string_view key, SequenceNumber at, std::string* value) {
   } else if (entry.deleted) {
     return Status::NotFound({});
   }
-  KV_RETURN_IF_ERROR(ReadRecordLocked(*file_, true, offset, size, &h, &record));
+  std::string_view record;
+  KV_RETURN_IF_ERROR(ViewRecordLocked(offset, size, &h, &scratch, &record));
   if (h.deleted()) return Status::NotFound({});
-  if (std::string_view(record).substr(kRecordHeaderSize, h.key_len) != key) {
+  if (record.substr(kRecordHeaderSize, h.key_len) != key) {
     return CorruptionAt(offset, Status::Corruption("index points to another key"));
   }
   Status s = ValueFromRecord(h, record, value);
@@ -388,7 +424,7 @@ Status Page::Versions(std::string_view key, std::vector<VersionInfo>* versions) 
 Status Page::Scan(std::string_view prefix, std::string_view start, bool exclusive,
                   SequenceNumber at, bool keys_only, size_t max_items, size_t max_bytes,
                   std::vector<ScanItem>* items, bool* exhausted) {
-  thread_local std::string record;
+  thread_local std::string scratch;
   std::shared_lock lock(mu_);
   Status status;
   size_t bytes = 0;
@@ -424,7 +460,8 @@ Status Page::Scan(std::string_view prefix, std::string_view start, bool exclusiv
       bytes += key.size();
       return true;
     }
-    status = ReadRecordLocked(*file_, true, offset, size, &h, &record);
+    std::string_view record;
+    status = ViewRecordLocked(offset, size, &h, &scratch, &record);
     if (!status.ok()) return false;
     ScanItem item{std::string(key), {}, h.sequence};
     status = ValueFromRecord(h, record, &item.value);

@@ -179,6 +179,12 @@ class Page {
   // are in the file already (compaction reads the durable part of a page without mu_).
   Status ReadRecordLocked(const File& file, bool buffered, uint64_t offset, uint64_t size,
                           RecordHeader* header, std::string* record) const;
+  // The same for file_ with mu_ held, without a copy when the record is in the file's
+  // mapping: *record then points there, else into *scratch.
+  Status ViewRecordLocked(uint64_t offset, uint64_t size, RecordHeader* header,
+                          std::string* scratch, std::string_view* record) const;
+  // Decodes and verifies the record bytes read from offset.
+  Status CheckRecord(uint64_t offset, std::string_view record, RecordHeader* header) const;
   Status ReadHeaderLocked(const File& file, bool buffered, uint64_t offset,
                           RecordHeader* header) const;
   Status ValueFromRecord(const RecordHeader& h, std::string_view record, std::string* value) const;

@@ -372,6 +372,17 @@ Status PageStore::WriteOps(const WriteOptions& options, const OpRef* ops, size_t
     if (sequence != nullptr) *sequence = LastSequence();
     return Status::OK();
   }
+  // A sync write counts from here until its sync returns: a group commit leader waits a
+  // moment for the ones still appending (see SyncTo).
+  struct SyncWriter {
+    std::atomic<int>* count;
+    explicit SyncWriter(std::atomic<int>* c) : count(c) {
+      if (count) count->fetch_add(1, std::memory_order_relaxed);
+    }
+    ~SyncWriter() {
+      if (count) count->fetch_sub(1, std::memory_order_relaxed);
+    }
+  } sync_writer(options.sync ? &sync_writers_ : nullptr);
   // Encode and compress outside every lock.
   // Per-thread scratch: a small write allocates nothing once the thread has warmed up.
   thread_local std::vector<PagePart> scratch;
@@ -512,6 +523,12 @@ Status PageStore::SyncRound(bool checkpoint) {
 
 Status PageStore::SyncTo(SequenceNumber seq, bool checkpoint) {
   std::unique_lock lock(sync_mu_);
+  ++sync_waiting_;
+  if (gathering_) gather_cv_.notify_one();
+  struct Leave {
+    int* waiting;
+    ~Leave() { --*waiting; }
+  } leave{&sync_waiting_};
   for (;;) {
     if (synced_ >= seq && !checkpoint) return Status::OK();
     if (has_error_.load()) return CheckWritable();
@@ -519,13 +536,26 @@ Status PageStore::SyncTo(SequenceNumber seq, bool checkpoint) {
       sync_cv_.wait(lock);
       continue;
     }
-    // This writer leads: one round covers every write published so far.
+    // This writer leads: one round covers every write published so far. Writers released
+    // by the last round are appending their next write right now; without waiting for them
+    // they would all miss this round, and rounds would alternate between two half groups.
+    // So wait until every sync writer is here, for at most a quarter of a round.
     syncing_ = true;
+    gathering_ = true;
+    gather_cv_.wait_for(lock, std::chrono::nanoseconds(last_round_ns_ / 4), [&] {
+      return sync_waiting_ >= sync_writers_.load(std::memory_order_relaxed);
+    });
+    gathering_ = false;
     const SequenceNumber target = published_.load();
     lock.unlock();
+    const auto started = std::chrono::steady_clock::now();
     Status s = SyncRound(checkpoint);
     if (s.ok() && !checkpoint && journal_->size() > kJournalCheckpointBytes) s = SyncRound(true);
+    const int64_t took = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::steady_clock::now() - started)
+                             .count();
     lock.lock();
+    last_round_ns_ = std::min<int64_t>(took, 4'000'000);
     syncing_ = false;
     if (s.ok()) synced_ = std::max(synced_, target);
     sync_cv_.notify_all();

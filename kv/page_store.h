@@ -126,6 +126,13 @@ class PageStore final : public Store {
   std::condition_variable sync_cv_;
   bool syncing_ = false;       // GUARDED_BY(sync_mu_)
   SequenceNumber synced_ = 0;  // GUARDED_BY(sync_mu_)
+  // Group commit gathering: sync writes between their start and their sync, the writers
+  // waiting in SyncTo, and how long the last round's sync took.
+  std::atomic<int> sync_writers_{0};
+  int sync_waiting_ = 0;    // GUARDED_BY(sync_mu_)
+  bool gathering_ = false;  // GUARDED_BY(sync_mu_): a leader waits on gather_cv_
+  std::condition_variable gather_cv_;
+  int64_t last_round_ns_ = 0;  // GUARDED_BY(sync_mu_)
 
   mutable std::mutex error_mu_;
   Status bg_error_;  // GUARDED_BY(error_mu_): once set, writes fail until reopen

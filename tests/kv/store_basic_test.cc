@@ -2,6 +2,7 @@
 // compressed values, persistence, locking, format versions, versions and snapshots, iterators.
 #include <gtest/gtest.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,6 +11,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "kv/env.h"
@@ -121,6 +123,40 @@ TEST_F(StoreBasicTest, PutGetDeleteOverwrite) {
   Put(binary_key, std::string("v\0v", 3));
   EXPECT_EQ(Get(binary_key), std::string("v\0v", 3));
   EXPECT_EQ(Get(std::string("k\0", 2)), "NOT_FOUND");
+}
+
+// Point reads find a key's entry by its 32-bit index hash and check the key in the record;
+// two keys with the same hash in one page must still read right (and absent stays absent).
+TEST_F(StoreBasicTest, KeysWithTheSameIndexHash) {
+  options_.page_count = 1;
+  Open();
+  auto hash = [](const std::string& k) {
+    return static_cast<uint32_t>(XXH3_64bits(k.data(), k.size()) >> 32);
+  };
+  std::unordered_map<uint32_t, std::string> seen;
+  std::string a, b;
+  for (uint64_t i = 0; a.empty(); ++i) {
+    std::string k = "collide-" + std::to_string(i);
+    auto [it, inserted] = seen.emplace(hash(k), k);
+    if (!inserted) {
+      a = it->second;
+      b = k;
+    }
+  }
+  ASSERT_OK(store_->Put(WriteOptions(), a, "value of a"));
+  std::string v;
+  EXPECT_TRUE(store_->Get(ReadOptions(), b, &v).IsNotFound());
+  ASSERT_OK(store_->Put(WriteOptions(), b, "value of b"));
+  for (int round = 0; round < 2; ++round) {
+    ASSERT_OK(store_->Get(ReadOptions(), a, &v));
+    EXPECT_EQ(v, "value of a");
+    ASSERT_OK(store_->Get(ReadOptions(), b, &v));
+    EXPECT_EQ(v, "value of b");
+    ASSERT_OK(store_->Delete(WriteOptions(), a));
+    EXPECT_TRUE(store_->Get(ReadOptions(), a, &v).IsNotFound());
+    ASSERT_OK(store_->Put(WriteOptions(), a, "value of a"));
+    Open();  // the same from the hint files
+  }
 }
 
 TEST_F(StoreBasicTest, EmptyValueIsNotAbsence) {
