@@ -280,11 +280,26 @@ Errno VolumeImpl::SetAttr(Ino ino, const SetAttrRequest& r, Attr* attr) {
 }
 
 Errno VolumeImpl::SetAttrImpl(Ino ino, const SetAttrRequest& r, Attr* attr, bool from_open) {
+  // With the writeback cache the kernel sends a file's times after its last close, and the
+  // file may have been deleted meanwhile: such a write-back must not fail (syncfs reports it).
+  constexpr uint32_t kTimes = SetAttrRequest::kAtime | SetAttrRequest::kMtime |
+                              SetAttrRequest::kAtimeNow | SetAttrRequest::kMtimeNow |
+                              SetAttrRequest::kCtime;
+  const bool times_only = (r.valid & ~kTimes) == 0 && !from_open;
   InodeTxn txn(this);
   Errno err = txn.Add(ino);
+  if (err.value() == ENOENT && times_only) {
+    std::shared_ptr<InodeState> gone = inodes_.Get(ino);
+    std::lock_guard lock(gone->mu);
+    if (gone->loaded && !gone->exists && gone->inode.mode != 0) {
+      if (attr) *attr = ToAttr(*gone);
+      return Errno::OK();  // deleted for good: nothing left to keep the times on
+    }
+  }
   if (!err.ok()) return err;
   InodeState& state = txn.State(ino);
-  if (txn.Get(ino).trashed) return Errno(EROFS);
+  // A trashed file keeps the written-back times; anything else is refused.
+  if (txn.Get(ino).trashed && !times_only) return Errno(EROFS);
   const int64_t now = Now();
   if (r.valid & SetAttrRequest::kSize) {
     if (txn.Get(ino).is_dir()) return Errno(EISDIR);

@@ -331,7 +331,11 @@ Errno VolumeImpl::StageReclaim(kv::WriteBatch* batch, const InodeState& state, R
 void VolumeImpl::ReclaimedLocked(InodeState* state) {
   state->exists = false;
   state->loaded = true;
-  state->inode = Inode();
+  // The attributes stay (without data) for the kernel, which may still write back the
+  // times of the file it had open (SetAttr).
+  state->inode.nlink = 0;
+  state->inode.data.clear();
+  state->inode.data.shrink_to_fit();
   state->inode_dirty = false;
   state->dirty.clear();
   state->dirty_bytes = 0;

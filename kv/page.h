@@ -145,8 +145,11 @@ class Page {
   // Every record with sequence number `protect` (the store's newest batch) is kept, and so
   // is every record of the watermark's batch: after a crash that loses everything above the
   // watermark, that batch is the newest, and recovery checks that it is whole.
+  // With `min_reclaim` > 0 (background compaction) the page is left as it is when less than
+  // that fraction of its durable part would go (e.g. history retention keeps what was
+  // overwritten): copying it would cost a page's worth of I/O for nothing.
   Status Compact(const RetentionPolicy& policy, const std::vector<SequenceNumber>& snapshots,
-                 SequenceNumber protect);
+                 SequenceNumber protect, double min_reclaim = 0);
   // Writes the index snapshot (hint file), when the whole page is durable.
   Status WriteHint();
 

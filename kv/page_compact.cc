@@ -194,7 +194,7 @@ Status Page::WriteHint() {
 }
 
 Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNumber>& snapshots,
-                     SequenceNumber protect) {
+                     SequenceNumber protect, double min_reclaim) {
   std::lock_guard compact_lock(compact_mu_);
   if (read_only_) return Status::InvalidArgument("store is open read-only");
 
@@ -276,6 +276,18 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
       older = static_cast<int64_t>(kept.size() - 1);
     }
     if (older >= 0) newest_kept.emplace_back(k, static_cast<size_t>(older));
+  }
+
+  uint64_t kept_bytes = kPageHeaderSize;
+  for (const KeptRecord& k : kept) kept_bytes += k.size;
+  if (min_reclaim > 0 && static_cast<double>(end - std::min(end, kept_bytes)) <
+                             min_reclaim * static_cast<double>(end)) {
+    // Not worth a copy; count what is there now as the page's baseline garbage, so that
+    // only garbage made from now on triggers the next background attempt.
+    std::unique_lock lock(mu_);
+    const uint64_t live = counters_.live_bytes + kPageHeaderSize;
+    garbage_after_compaction_ = EndLocked() > live ? EndLocked() - live : 0;
+    return Status::OK();
   }
 
   // 3. Copy the kept records in their original (sequence) order into a new file.

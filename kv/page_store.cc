@@ -78,6 +78,8 @@ class StoreSnapshot final : public Snapshot {
 };
 
 constexpr auto kWatermarkInterval = std::chrono::seconds(5);
+// A background compaction that would reclaim less than this fraction of a page skips the copy.
+constexpr double kMinBackgroundReclaim = 0.2;
 constexpr auto kFlushInterval = std::chrono::milliseconds(200);
 // A group commit journals page tails up to this size; larger ones fdatasync the pages.
 constexpr uint64_t kMaxJournalCommit = 1 << 20;
@@ -656,10 +658,10 @@ std::unique_ptr<Iterator> PageStore::NewIterator(const ReadOptions& options,
   return NewStoreIterator(this, std::move(pin), at, options.keys_only, prefix);
 }
 
-Status PageStore::CompactPage(uint32_t page, const RetentionPolicy& policy) {
+Status PageStore::CompactPage(uint32_t page, const RetentionPolicy& policy, double min_reclaim) {
   // Make as much of the page durable as possible: only that part is rewritten.
   KV_RETURN_IF_ERROR(PersistWatermark());
-  return pages_[page]->Compact(policy, snapshots_->Sequences(), published_.load());
+  return pages_[page]->Compact(policy, snapshots_->Sequences(), published_.load(), min_reclaim);
 }
 
 Status PageStore::Compact(const CompactOptions& options) {
@@ -717,7 +719,7 @@ void PageStore::BackgroundLoop() {
         if (garbage >= options_.compaction_min_garbage_bytes &&
             static_cast<double>(garbage) >=
                 options_.compaction_garbage_ratio * static_cast<double>(st.file_bytes)) {
-          s = CompactPage(i, *retention_);
+          s = CompactPage(i, *retention_, kMinBackgroundReclaim);
         }
         std::lock_guard lock(bg_mu_);
         if (stop_) return;

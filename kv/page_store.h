@@ -96,7 +96,7 @@ class PageStore final : public Store {
   Status ReplayJournal();
   // Checkpoints and records the durable watermark in the superblock.
   Status PersistWatermark();
-  Status CompactPage(uint32_t page, const RetentionPolicy& policy);
+  Status CompactPage(uint32_t page, const RetentionPolicy& policy, double min_reclaim = 0);
   void SetBackgroundError(const Status& s);
   void BackgroundLoop();
   SequenceNumber ReadSequence(const ReadOptions& options) const;

@@ -439,6 +439,20 @@ TEST_F(HistoryTest, TrashFileRestore) {
   uint64_t fh = 0;
   EXPECT_EQ(vol_->Open(f, O_RDWR, &fh).value(), EROFS);
   EXPECT_EQ(vol_->SetXattr(f, "user.x", "1", 0).value(), EROFS);
+  {
+    // The kernel's writeback of the times of a file closed before its deletion is taken;
+    // any other change is refused (regression: syncfs after `tar x` failed with EROFS).
+    SetAttrRequest times;
+    times.valid = SetAttrRequest::kMtime | SetAttrRequest::kCtime;
+    times.mtime_ns = times.ctime_ns = now_ - 5 * kSecond;
+    Attr after;
+    ASSERT_TRUE(vol_->SetAttr(f, times, &after).ok());
+    EXPECT_EQ(after.mtime_ns, now_ - 5 * kSecond);
+    SetAttrRequest mode;
+    mode.valid = SetAttrRequest::kMode;
+    mode.mode = 0600;
+    EXPECT_EQ(vol_->SetAttr(f, mode, &after).value(), EROFS);
+  }
   Attr a;
   EXPECT_EQ(vol_->Create(trash_dir, "x", 0644, O_RDWR, caller_, &a, &fh).value(), EROFS);
   // The history stays with it.

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <random>
@@ -426,6 +427,41 @@ TEST_F(CompactionTest, ConcurrentReadsAndWrites) {
   ASSERT_NO_FATAL_FAILURE(Open());
   check();
   EXPECT_EQ(store_->Stats().Total().records, static_cast<uint64_t>(kWriters * kKeys));
+}
+
+// Background compaction copies a page only when that reclaims something: with a retention
+// that keeps every version (a file system's history) it leaves the page alone instead of
+// rewriting it for nothing; with one that keeps only the newest it reclaims the garbage.
+TEST_F(CompactionTest, BackgroundCompactionCopiesOnlyWhatShrinks) {
+  std::mt19937_64 rng(3);
+  options_.page_count = 1;
+  options_.background_compaction = true;
+  options_.compaction_min_garbage_bytes = 64 << 10;
+  options_.retention = KeepLastNPolicy(1000);
+  Open();
+  auto overwrite_all = [&] {
+    for (int round = 0; round < 6; ++round) {
+      for (int k = 0; k < 64; ++k) Put("key" + std::to_string(k), RandomBytes(rng, 4096));
+    }
+  };
+  auto wait_for_checks = [] { std::this_thread::sleep_for(std::chrono::milliseconds(2600)); };
+  overwrite_all();
+  wait_for_checks();
+  EXPECT_EQ(store_->Stats().shards[0].compactions, 0u);
+  std::vector<VersionInfo> versions;
+  ASSERT_OK(store_->Versions("key7", &versions));
+  EXPECT_EQ(versions.size(), 6u);
+
+  options_.retention = KeepLatestPolicy();
+  Open();
+  const uint64_t before = store_->Stats().shards[0].file_bytes;
+  overwrite_all();
+  for (int i = 0; i < 3 && store_->Stats().shards[0].compactions == 0; ++i) wait_for_checks();
+  ShardStats after = store_->Stats().shards[0];
+  EXPECT_GE(after.compactions, 1u);
+  EXPECT_LT(after.file_bytes, before);
+  ASSERT_OK(store_->Versions("key7", &versions));
+  EXPECT_LT(versions.size(), 12u);
 }
 
 }  // namespace

@@ -333,6 +333,13 @@ check_append() {
 check_append "O_APPEND"
 
 # ---------------------------------------------------------------------------------------------
+log "# delete files right after writing them, then syncfs"
+# The kernel writes a closed file's times back later (writeback cache); the file may be in
+# the trash by then, which must not fail the write-back (regression: sync -f said EROFS).
+for i in 1 2 3; do printf 'data\n' >"$M/short-lived-$i"; done
+check "rm of just-written files" rm "$M"/short-lived-*
+check "sync -f after deleting just-written files" sync -f "$M"
+
 log "# open, unlink, then use the handle"
 U=$M/unlinked
 printf 'hello\n' >"$U"
