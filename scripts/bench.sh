@@ -169,6 +169,7 @@ gz_pct=$(head -c $((64 << 20)) "$text_file" | gzip -1 | wc -c |
 
 declare -A mpid=()    # mount point -> daemon pid
 declare -A peak_rss=() # fs -> largest VmHWM seen (KiB)
+declare -A peak_anon=() # fs -> largest RssAnon seen at an unmount (KiB)
 notes=()
 note() { notes+=("$*"); log "NOTE: $*"; }
 
@@ -201,6 +202,9 @@ fuse_umount() {  # fs wl
   [ -n "$pid" ] || return 0
   rss=$(awk '/^VmHWM/ { print $2 }' /proc/$pid/status 2>/dev/null)
   if [ -n "$rss" ] && ((rss > ${peak_rss[$fs]:-0})); then peak_rss[$fs]=$rss; fi
+  # kvfs maps its page files: their cached pages count in RSS but are the page cache's.
+  rss=$(awk '/^RssAnon/ { print $2 }' /proc/$pid/status 2>/dev/null)
+  if [ -n "$rss" ] && ((rss > ${peak_anon[$fs]:-0})); then peak_anon[$fs]=$rss; fi
   for ((i = 0; i < 40; i++)); do
     fusermount3 -u "$mnt" 2>/dev/null && break
     sleep 0.25
@@ -592,7 +596,8 @@ log "work dir $work; kvfs $kvfs ${kvfs_opts:+-o $kvfs_opts}"
 [ -n "${want[history]:-}" ] && wl_history
 [ -n "${want[kvfsck]:-}" ] && wl_kvfsck
 for fs in bindfs kvfs; do
-  [ -n "${peak_rss[$fs]:-}" ] && record "FUSE daemon peak RSS" MiB "$fs" "$(awk -v k="${peak_rss[$fs]}" 'BEGIN { printf "%.0f", k / 1024 }')"
+  [ -n "${peak_rss[$fs]:-}" ] && record "FUSE daemon peak RSS (incl. mapped files)" MiB "$fs" "$(awk -v k="${peak_rss[$fs]}" 'BEGIN { printf "%.0f", k / 1024 }')"
+  [ -n "${peak_anon[$fs]:-}" ] && record "FUSE daemon anonymous memory at unmount" MiB "$fs" "$(awk -v k="${peak_anon[$fs]}" 'BEGIN { printf "%.0f", k / 1024 }')"
 done
 
 fmt() {  # value unit
