@@ -167,12 +167,20 @@ class ArchiveWriter {
     if (buf_.empty()) return Status::OK();
     KV_RETURN_IF_ERROR(file_->Append(buf_.data(), buf_.size()));
     buf_.clear();
+    // Write the archive out while the store is still being read (the final Sync would
+    // otherwise write all of it after all of the reading).
+    if (file_->Size() >= written_back_ + kWritebackStep) {
+      file_->StartWriteback(written_back_, file_->Size() - written_back_);
+      written_back_ = file_->Size();
+    }
     return Status::OK();
   }
   uint64_t offset() const { return offset_; }
   uint32_t crc() const { return crc_; }
 
  private:
+  static constexpr uint64_t kWritebackStep = 8 << 20;
+  uint64_t written_back_ = 0;
   File* const file_;
   std::string buf_;
   uint64_t offset_ = 0;
@@ -811,6 +819,7 @@ Status WriteStoreFiles(Env* env, const Chain& chain, const std::string& dir,
         return chain[i]->BadAt(b->offset, "block changed since it was verified");
       }
       KV_RETURN_IF_ERROR(f->Append(block.data(), block.size()));
+      f->StartWriteback(f->Size() - block.size(), block.size());
       stats->bytes_written += block.size();
       ++stats->blocks;
       done += block.size();

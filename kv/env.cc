@@ -114,6 +114,11 @@ class PosixFile final : public File {
 
   uint64_t Size() const override { return size_.load(std::memory_order_acquire); }
 
+  void StartWriteback(uint64_t offset, uint64_t len) override {
+    ::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(len),
+                      SYNC_FILE_RANGE_WRITE);
+  }
+
  private:
   struct Mapping {
     const char* base;

@@ -34,6 +34,10 @@ class File {
   virtual Status Reserve(uint64_t offset, uint64_t len) = 0;
   // The current length of the file.
   virtual uint64_t Size() const = 0;
+  // Starts writing [offset, offset+len) to disk without waiting for it (a hint: a long
+  // sequential writer overlaps its writes with its reads instead of leaving it all to the
+  // final Sync).
+  virtual void StartWriteback(uint64_t /*offset*/, uint64_t /*len*/) {}
   // When the file is memory-mapped: a pointer to its bytes [offset, offset+n), valid until
   // the file is closed (the bytes may change only where they are rewritten). Otherwise, or
   // past Size(), nullptr: use Read.
