@@ -67,7 +67,7 @@ esac
 
 "$repo/scripts/install-deps.sh" build
 cmake -S "$repo" -B "$repo/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build "$repo/build" -j"$(nproc)" --target kvfs
+cmake --build "$repo/build" -j"$(nproc)" --target kvfs kvfsck
 
 mkdir -p "$mnt"
 # The daemon creates the store directory itself (mode 0700) on first use.
@@ -94,6 +94,8 @@ cat <<EOF
 Unmount it (everything is flushed and synced first):
   fusermount3 -u "$mnt"
 Mount it again later with:  scripts/run.sh "$store" "$mnt"
+Check, back up or compact the store with kvfsck (README.md, "Maintenance"):
+  $repo/build/tools/kvfsck check "$store"
 The daemon logs to syslog (journalctl -t kvfs); to watch it, mount in the foreground:
   $kvfs "$store" "$mnt" -f
 EOF
