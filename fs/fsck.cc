@@ -172,16 +172,20 @@ class Checker {
     FsckProblem p;
     p.path = path.empty() ? report_->PathOf(ino) : std::move(path);
     p.message = std::move(message);
-    if (fix != nullptr && options_.repair && status_.ok()) {
-      kv::WriteOptions wo;
-      wo.flush = true;
-      status_ = fix->empty() ? kv::Status::OK() : store_->Write(wo, *fix);
-      if (status_.ok()) {
-        p.repaired = true;
-        ++report_->repaired;
-      }
+    if (fix != nullptr && Apply(*fix)) {
+      p.repaired = true;
+      ++report_->repaired;
     }
     report_->problems.push_back(std::move(p));
+  }
+
+  // With --repair, writes `batch` as one atomic batch; true when it was written.
+  bool Apply(const kv::WriteBatch& batch) {
+    if (!options_.repair || !status_.ok()) return false;
+    kv::WriteOptions wo;
+    wo.flush = true;
+    if (!batch.empty()) status_ = store_->Write(wo, batch);
+    return status_.ok();
   }
 
   Node* Find(uint64_t ino) {
@@ -440,11 +444,7 @@ class Checker {
     batch.Put(keys::Dentry(kRootIno, kLostFound), EncodeDentry({ino, S_IFDIR}));
     PutInode(&batch, kRootIno);
     report_->paths[ino] = "/lost+found";
-    if (options_.repair && status_.ok()) {
-      kv::WriteOptions wo;
-      wo.flush = true;
-      status_ = store_->Write(wo, batch);
-    }
+    Apply(batch);
     return status_.ok() ? ino : 0;
   }
 

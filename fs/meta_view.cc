@@ -100,16 +100,14 @@ Errno VolumeImpl::MetaGetAttr(Ino ino, Attr* attr) {
       if (err.value() == ENOENT) return Errno(EIO, "version without its inode");
       if (!err.ok()) return err;
       // The file's permissions then, minus every write bit (and set-id bits).
-      a.mode = S_IFREG | (n.mode & kReadExecBits);
-      a.uid = n.uid;
-      a.gid = n.gid;
-      a.nlink = 1;
-      a.size = n.size;
-      a.blocks = (n.size + 511) / 512;
-      a.atime_ns = a.mtime_ns = n.mtime_ns;
-      a.ctime_ns = v.time_ns;
-      a.version = v.local;
-      *attr = a;
+      Attr version = InodeAttr(ino, n);
+      version.mode = S_IFREG | (n.mode & kReadExecBits);
+      version.nlink = 1;
+      version.rdev = 0;
+      version.atime_ns = n.mtime_ns;
+      version.ctime_ns = v.time_ns;
+      version.version = v.local;
+      *attr = version;
       return Errno::OK();
     }
     case meta::Kind::kSnapshot: {
@@ -119,18 +117,7 @@ Errno VolumeImpl::MetaGetAttr(Ino ino, Attr* attr) {
       Inode n;
       err = InodeAt(meta::SnapshotRealIno(ino), seq, &n);
       if (!err.ok()) return err;
-      a.mode = n.mode;
-      a.uid = n.uid;
-      a.gid = n.gid;
-      a.nlink = n.nlink;
-      a.rdev = n.rdev;
-      a.size = n.size;
-      a.blocks = (n.size + 511) / 512;
-      a.atime_ns = n.atime_ns;
-      a.mtime_ns = n.mtime_ns;
-      a.ctime_ns = n.ctime_ns;
-      a.version = n.version;
-      *attr = a;
+      *attr = InodeAttr(ino, n);
       return Errno::OK();
     }
   }

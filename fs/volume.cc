@@ -342,19 +342,29 @@ void VolumeImpl::ReclaimedLocked(InodeState* state) {
   cache_.EraseFrom(state->ino, 0);
 }
 
-Attr VolumeImpl::ToAttr(const InodeState& state) const {
-  const Inode& n = state.inode;
+Attr VolumeImpl::InodeAttr(Ino ino, const Inode& n) const {
   Attr a;
-  a.ino = state.ino;
+  a.ino = ino;
   a.mode = n.mode;
   a.nlink = n.nlink;
-  // A trashed file has no name, but is shown in the trash as if linked once.
-  if (n.trashed && a.nlink == 0) a.nlink = n.is_dir() ? 2 : 1;
   a.uid = n.uid;
   a.gid = n.gid;
   a.rdev = n.rdev;
   a.size = n.size;
   a.blocks = (n.size + 511) / 512;
+  a.blksize = chunk_size_;
+  a.atime_ns = n.atime_ns;
+  a.mtime_ns = n.mtime_ns;
+  a.ctime_ns = n.ctime_ns;
+  a.version = n.version;
+  return a;
+}
+
+Attr VolumeImpl::ToAttr(const InodeState& state) const {
+  const Inode& n = state.inode;
+  Attr a = InodeAttr(state.ino, n);
+  // A trashed file has no name, but is shown in the trash as if linked once.
+  if (n.trashed && a.nlink == 0) a.nlink = n.is_dir() ? 2 : 1;
   if (n.is_reg() && !n.inline_data) {
     // Holes take no space: count the stored chunks (keys only, from the index), plus the
     // buffered ones, each at most a chunk and all together at most the size.
@@ -368,11 +378,6 @@ Attr VolumeImpl::ToAttr(const InodeState& state) const {
         static_cast<uint64_t>(std::max<int64_t>(state.stored_chunks, 0)) + state.dirty.size();
     a.blocks = (std::min(n.size, chunks * chunk_size_) + 511) / 512;
   }
-  a.blksize = chunk_size_;
-  a.atime_ns = n.atime_ns;
-  a.mtime_ns = n.mtime_ns;
-  a.ctime_ns = n.ctime_ns;
-  a.version = n.version;
   return a;
 }
 

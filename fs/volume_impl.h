@@ -175,6 +175,9 @@ class VolumeImpl final : public Volume {
   void ReclaimedLocked(InodeState* state);
   // Attr of a loaded inode.
   Attr ToAttr(const InodeState& state) const;
+  // The attributes an inode value gives by itself (blocks from its size): ToAttr refines
+  // them with the in-memory state; the views show stored inodes with them.
+  Attr InodeAttr(Ino ino, const Inode& n) const;
   ChunkCache& cache() { return cache_; }
   InodeTable& inodes() { return inodes_; }
 
