@@ -3,7 +3,7 @@
 #include "kv/backup.h"
 
 #include <fcntl.h>
-#include <stdio.h>  // renameat2
+#include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -92,13 +92,6 @@ std::string Hex(uint64_t v) {
   char buf[17];
   std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
   return buf;
-}
-
-std::string DirName(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
 }
 
 std::string BaseName(const std::string& path) {
@@ -490,7 +483,7 @@ Status ResolveBasePath(Env* env, const Archive& a, const std::string& override, 
     *path = recorded;
     return Status::OK();
   }
-  const std::string sibling = DirName(a.summary.path) + "/" + BaseName(recorded);
+  const std::string sibling = ParentDir(a.summary.path) + "/" + BaseName(recorded);
   if (!recorded.empty() && env->FileExists(sibling)) {
     *path = sibling;
     return Status::OK();
@@ -851,19 +844,18 @@ Status RecoverStore(Env* env, const std::string& dir, const std::string& sharder
 // Puts the finished store `tmp` at `target`; an existing (empty, or with force) directory
 // there is swapped out atomically and removed.
 Status MoveIntoPlace(Env* env, const std::string& tmp, const std::string& target, bool exists) {
-  const std::string parent = DirName(target);
+  const std::string parent = ParentDir(target);
   if (!exists) {
     KV_RETURN_IF_ERROR(env->Rename(tmp, target));
     return env->SyncDir(parent);
   }
-  if (::renameat2(AT_FDCWD, tmp.c_str(), AT_FDCWD, target.c_str(), RENAME_EXCHANGE) == 0) {
+  Status exchanged = ExchangeDirectories(tmp, target);
+  if (exchanged.ok()) {
     Status s = env->SyncDir(parent);
     RemoveTree(tmp);  // now the old tree
     return s;
   }
-  if (errno != EINVAL && errno != ENOSYS) {
-    return Status::FromErrno(errno, "exchange " + tmp + " with " + target);
-  }
+  if (!exchanged.IsNotSupported()) return exchanged;
   // A file system without RENAME_EXCHANGE: move the old tree aside first.
   const std::string old = target + ".restore-old";
   RemoveTree(old);
@@ -891,7 +883,7 @@ Status Backup(const std::string& store_dir, const std::string& archive_path,
   }
   const std::string dir = StripTrailingSlashes(store_dir);
   // Backup never writes into the store directory: a daemon may own it.
-  if (SameFile(DirName(archive_path), dir)) {
+  if (SameFile(ParentDir(archive_path), dir)) {
     return Status::InvalidArgument("the archive " + archive_path +
                                    " must not be inside the store directory " + dir);
   }
@@ -930,7 +922,7 @@ Status Backup(const std::string& store_dir, const std::string& archive_path,
     if (env->FileExists(tmp)) env->RemoveFile(tmp).IgnoreError();
     return s;
   }
-  return env->SyncDir(DirName(archive_path));
+  return env->SyncDir(ParentDir(archive_path));
 }
 
 Status ReadArchiveSummary(const std::string& path, ArchiveSummary* summary, Env* env) {

@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <stdio.h>  // renameat2
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -294,6 +295,22 @@ Status ReadWholeFile(Env* env, const std::string& path, std::string* data) {
   KV_RETURN_IF_ERROR(file->Read(0, data->size(), data->data(), &got));
   data->resize(got);
   return Status::OK();
+}
+
+std::string ParentDir(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+Status ExchangeDirectories(const std::string& a, const std::string& b) {
+  if (::renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0) {
+    return Status::OK();
+  }
+  if (errno == EINVAL || errno == ENOSYS) {
+    return Status::NotSupported("the file system cannot exchange " + a + " and " + b);
+  }
+  return Status::FromErrno(errno, "exchange " + a + " and " + b);
 }
 
 }  // namespace kv

@@ -91,5 +91,11 @@ class Env {
 Status WriteFileAtomically(Env* env, const std::string& path, const std::string& data);
 // Reads a whole file into *data.
 Status ReadWholeFile(Env* env, const std::string& path, std::string* data);
+// The directory part of `path`: "." for a bare name, "/" for a child of the root.
+std::string ParentDir(const std::string& path);
+// Swaps two directory trees atomically (renameat2 RENAME_EXCHANGE), for replacing a whole
+// store; the caller syncs their parent directory. NotSupported where the file system
+// cannot exchange. Not part of Env: no test needs to fault it.
+Status ExchangeDirectories(const std::string& a, const std::string& b);
 
 }  // namespace kv

@@ -38,12 +38,6 @@ std::string StripSlashes(std::string dir) {
   return dir;
 }
 
-std::string ParentDir(const std::string& dir) {
-  const size_t slash = dir.rfind('/');
-  if (slash == std::string::npos) return ".";
-  return slash == 0 ? "/" : dir.substr(0, slash);
-}
-
 std::string PagePath(const std::string& dir, uint32_t page) {
   return dir + "/" + PageFileName(page);
 }
@@ -940,8 +934,8 @@ Status Resharder::Run() {
   }
 
   // 3. Swap: both directories are complete and durable, so either name state is a store.
-  if (::renameat2(AT_FDCWD, tmp_.c_str(), AT_FDCWD, dir_.c_str(), RENAME_EXCHANGE) != 0) {
-    s = Status::FromErrno(errno, "exchange " + tmp_ + " and " + dir_);
+  s = ExchangeDirectories(tmp_, dir_);
+  if (!s.ok()) {
     tmp_lock.reset();
     RemoveStoreDir(env_, tmp_).IgnoreError();
     return s;
