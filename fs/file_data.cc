@@ -16,50 +16,67 @@ namespace {
 constexpr int64_t kRelatimeWindowNs = 24LL * 3600 * 1'000'000'000;
 }  // namespace
 
+Errno VolumeImpl::FetchChunk(Ino ino, uint64_t index, std::shared_ptr<const std::string>* data) {
+  std::string value;
+  kv::Status s = store_->Get(kv::ReadOptions(), keys::Chunk(ino, index), &value);
+  if (!s.ok() && !s.IsNotFound()) return Errno::FromStatus(s);
+  *data = std::make_shared<const std::string>(std::move(value));
+  return Errno::OK();
+}
+
 Errno VolumeImpl::ReadCleanChunk(Ino ino, uint64_t index,
                                  std::shared_ptr<const std::string>* data) {
   *data = cache_.Lookup(ino, index);
   if (*data) return Errno::OK();
-  std::string value;
-  kv::Status s = store_->Get(kv::ReadOptions(), keys::Chunk(ino, index), &value);
-  if (!s.ok() && !s.IsNotFound()) return Errno::FromStatus(s);
-  auto chunk = std::make_shared<const std::string>(std::move(value));
-  cache_.Insert(ino, index, chunk);
-  *data = std::move(chunk);
-  return Errno::OK();
+  Errno err = FetchChunk(ino, index, data);
+  if (err.ok()) cache_.Insert(ino, index, *data);
+  return err;
 }
 
-Errno VolumeImpl::ReadLocked(InodeState* state, uint64_t offset, size_t size, std::string* out) {
+size_t VolumeImpl::PlanReadLocked(InodeState* state, uint64_t offset, uint64_t end,
+                                  std::vector<ChunkPiece>* pieces) {
   const Inode& n = state->inode;
-  out->clear();
-  if (offset >= n.size || size == 0) return Errno::OK();
-  const uint64_t len = std::min<uint64_t>(size, n.size - offset);
+  pieces->clear();
   if (n.inline_data) {
-    out->assign(n.data, offset, len);
-    return Errno::OK();
+    // Inline bytes lie within chunk 0 (kInlineMax < any chunk size).
+    pieces->push_back(
+        {0, offset, std::make_shared<const std::string>(n.data, offset, end - offset)});
+    return 0;
   }
-  out->assign(len, '\0');
-  const uint64_t end = offset + len;
+  size_t missing = 0;
   for (uint64_t index = offset / chunk_size_; index * chunk_size_ < end; ++index) {
     const uint64_t start = index * chunk_size_;
-    std::shared_ptr<const std::string> clean;
-    const std::string* bytes;
+    ChunkPiece& piece = pieces->emplace_back(ChunkPiece{index, start, nullptr});
     auto d = state->dirty.find(index);
     if (d != state->dirty.end()) {
-      bytes = &d->second;
-    } else {
-      Errno err = ReadCleanChunk(state->ino, index, &clean);
-      if (!err.ok()) return err;
-      bytes = clean.get();
+      // Buffered bytes change under later writes: copy the part this read needs.
+      const uint64_t from = std::max(offset, start);
+      const uint64_t to = std::min<uint64_t>(end, start + d->second.size());
+      piece.base = from;
+      piece.bytes = std::make_shared<const std::string>(
+          from < to ? std::string_view(d->second).substr(from - start, to - from) : "");
+      continue;
     }
-    // Copy the overlap of [start, start + bytes->size()) and [offset, end); the rest of the
-    // output stays zero (a hole).
-    uint64_t from = std::max(offset, start);
-    uint64_t to = std::min(end, start + bytes->size());
-    if (from < to)
-      std::memcpy(out->data() + (from - offset), bytes->data() + (from - start), to - from);
+    piece.bytes = cache_.Lookup(state->ino, index);
+    if (!piece.bytes) ++missing;
   }
-  return Errno::OK();
+  return missing;
+}
+
+void VolumeImpl::AssembleRead(uint64_t offset, uint64_t end, const std::vector<ChunkPiece>& pieces,
+                              ReadBuffer* out) const {
+  out->Clear();
+  for (const ChunkPiece& piece : pieces) {
+    const uint64_t start = piece.index * chunk_size_;
+    uint64_t from = std::max(offset, start);  // piece.base <= from
+    const uint64_t to = std::min<uint64_t>(end, start + chunk_size_);
+    const uint64_t data_end = std::min<uint64_t>(to, piece.base + piece.bytes->size());
+    if (from < data_end) {
+      out->Append(piece.bytes, from - piece.base, data_end - from);
+      from = data_end;
+    }
+    if (from < to) out->Append(zeros_, 0, to - from);
+  }
 }
 
 void VolumeImpl::TouchAtimeLocked(InodeState* state) {
@@ -78,6 +95,7 @@ Errno VolumeImpl::WriteLocked(InodeState* state, uint64_t offset, std::string_vi
   Inode& n = state->inode;
   if (data.empty()) return Errno::OK();
   if (offset > kMaxFileSize || data.size() > kMaxFileSize - offset) return Errno(EFBIG);
+  ++state->data_generation;
   const uint64_t end = offset + data.size();
   if (n.inline_data) {
     if (end <= kInlineMax) {

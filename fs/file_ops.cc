@@ -70,26 +70,59 @@ Errno VolumeImpl::Open(Ino ino, int flags, uint64_t* handle) {
   return OpenLocked(state, flags, handle);
 }
 
-Errno VolumeImpl::Read(uint64_t handle, uint64_t offset, size_t size, std::string* data) {
+Errno VolumeImpl::Read(uint64_t handle, uint64_t offset, size_t size, ReadBuffer* data) {
+  data->Clear();
   if (!Enter()) return Errno(EIO, "volume closed");
   std::shared_ptr<FileHandle> h = FindFile(handle);
   if (!h) return Errno(EBADF);
   if (h->meta) {
-    Errno err = MetaRead(*h->meta, offset, size, data);
-    if (err.ok()) bytes_read_.fetch_add(data->size(), std::memory_order_relaxed);
-    return err;
+    std::string bytes;
+    Errno err = MetaRead(*h->meta, offset, size, &bytes);
+    if (!err.ok()) return err;
+    auto owner = std::make_shared<const std::string>(std::move(bytes));
+    data->Append(owner, 0, owner->size());
+    bytes_read_.fetch_add(data->size(), std::memory_order_relaxed);
+    return Errno::OK();
   }
   InodeState* state = h->state.get();
-  std::lock_guard lock(state->mu);
-  Errno err = LoadLocked(state);
-  if (!err.ok()) return err;
-  if (state->inode.is_dir()) return Errno(EISDIR);
-  err = ReadLocked(state, offset, size, data);
-  if (!err.ok()) return err;
-  bytes_read_.fetch_add(data->size(), std::memory_order_relaxed);
-  // A trashed file is read-only, atime included.
-  if (!state->inode.trashed) TouchAtimeLocked(state);
-  return Errno::OK();
+  std::vector<ChunkPiece> pieces;
+  // Chunks that are not cached are read from the store without the inode lock, so that the
+  // kernel's concurrent readahead requests for one file fault in, check and decompress their
+  // chunks in parallel. A change to the file meanwhile makes the read plan again; the last
+  // attempt holds the lock throughout, so that a stream of writes cannot starve a reader.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    std::unique_lock lock(state->mu);
+    Errno err = LoadLocked(state);
+    if (!err.ok()) return err;
+    if (state->inode.is_dir()) return Errno(EISDIR);
+    const uint64_t file_size = state->inode.size;
+    if (offset >= file_size || size == 0) return Errno::OK();
+    const uint64_t end = offset + std::min<uint64_t>(size, file_size - offset);
+    if (PlanReadLocked(state, offset, end, &pieces) > 0) {
+      const uint64_t generation = state->data_generation;
+      const bool unlocked = attempt < kAttempts;
+      if (unlocked) lock.unlock();
+      for (ChunkPiece& piece : pieces) {
+        if (piece.bytes) continue;
+        err = FetchChunk(state->ino, piece.index, &piece.bytes);
+        if (!err.ok()) return err;
+        piece.fetched = true;
+      }
+      if (unlocked) {
+        lock.lock();
+        if (state->data_generation != generation) continue;
+      }
+      for (const ChunkPiece& piece : pieces) {
+        if (piece.fetched) cache_.Insert(state->ino, piece.index, piece.bytes);
+      }
+    }
+    AssembleRead(offset, end, pieces, data);
+    bytes_read_.fetch_add(data->size(), std::memory_order_relaxed);
+    // A trashed file is read-only, atime included.
+    if (!state->inode.trashed) TouchAtimeLocked(state);
+    return Errno::OK();
+  }
 }
 
 Errno VolumeImpl::Write(uint64_t handle, uint64_t offset, std::string_view data, size_t* written) {

@@ -34,6 +34,9 @@ struct InodeState {
   // the rest is a hole or past the end of the file).
   std::map<uint64_t, std::string> dirty;
   size_t dirty_bytes = 0;
+  // Counts changes to the file's bytes (buffered writes, commits, reclaim). A read that
+  // fetched chunks from the store without `mu` uses them only if this has not moved.
+  uint64_t data_generation = 0;
   int open_handles = 0;  // file handles; an unlinked file is reclaimed when this drops to 0
   // The size changed (truncate, O_TRUNC) while handles were open: the next seal of any of
   // them makes a version even if that handle did not write.

@@ -32,6 +32,20 @@ kv::Options Volume::StoreOptions() {
   return options;
 }
 
+std::string ReadBuffer::ToString() const {
+  std::string flat;
+  flat.reserve(size_);
+  for (const Slice& slice : slices_) flat.append(slice.data, slice.size);
+  return flat;
+}
+
+Errno Volume::Read(uint64_t handle, uint64_t offset, size_t size, std::string* data) {
+  ReadBuffer buffer;
+  Errno err = Read(handle, offset, size, &buffer);
+  *data = err.ok() ? buffer.ToString() : std::string();
+  return err;
+}
+
 Errno Volume::Open(std::unique_ptr<kv::Store> store, const VolumeOptions& options,
                    std::unique_ptr<Volume>* volume) {
   uint32_t cs = options.chunk_size;
@@ -135,6 +149,7 @@ Errno VolumeImpl::Init() {
   } else {
     return Errno::FromStatus(s);
   }
+  zeros_ = std::make_shared<const std::string>(chunk_size_, '\0');
   version_retention_ = super_.version_retention;
   version_min_age_ns_ = std::max<int64_t>(super_.version_min_age_ns, 0);
   trash_retention_ns_ = std::max<int64_t>(super_.trash_retention_ns, 0);
@@ -273,6 +288,7 @@ void VolumeImpl::StageInodeLocked(kv::WriteBatch* batch, const InodeState& state
 void VolumeImpl::InodeCommittedLocked(InodeState* state, Inode value) {
   state->inode = std::move(value);
   state->inode_dirty = false;
+  ++state->data_generation;
   for (auto& [index, bytes] : state->dirty) {
     cache_.Insert(state->ino, index, std::make_shared<const std::string>(std::move(bytes)));
   }
@@ -339,6 +355,7 @@ void VolumeImpl::ReclaimedLocked(InodeState* state) {
   state->inode_dirty = false;
   state->dirty.clear();
   state->dirty_bytes = 0;
+  ++state->data_generation;
   cache_.EraseFrom(state->ino, 0);
 }
 

@@ -201,6 +201,37 @@ struct VolumeOptions {
   std::shared_ptr<const kv::RetentionPolicy> store_retention;
 };
 
+// The bytes a Read returns: slices of shared, immutable buffers. A cached chunk goes to the
+// caller (the FUSE reply's iovec) without a copy, and a hole points at shared zeros.
+class ReadBuffer {
+ public:
+  struct Slice {
+    std::shared_ptr<const std::string> owner;  // keeps `data` alive
+    const char* data;
+    size_t size;
+  };
+
+  void Clear() {
+    slices_.clear();
+    size_ = 0;
+  }
+  // Appends owner[offset, offset + n). REQUIRES: offset + n <= owner->size().
+  void Append(std::shared_ptr<const std::string> owner, size_t offset, size_t n) {
+    if (n == 0) return;
+    const char* data = owner->data() + offset;
+    slices_.push_back({std::move(owner), data, n});
+    size_ += n;
+  }
+  const std::vector<Slice>& slices() const { return slices_; }
+  size_t size() const { return size_; }
+  // The bytes in one string (for callers that want them flat, such as tests).
+  std::string ToString() const;
+
+ private:
+  std::vector<Slice> slices_;
+  size_t size_ = 0;
+};
+
 class Volume {
  public:
   // The sharder every store holding a volume must be created with (kv::Options::sharder).
@@ -278,7 +309,9 @@ class Volume {
   // directories opened for writing.
   virtual Errno Open(Ino ino, int flags, uint64_t* handle) = 0;
   // Up to `size` bytes at `offset` (fewer only at end of file); holes read as zeros.
-  virtual Errno Read(uint64_t handle, uint64_t offset, size_t size, std::string* data) = 0;
+  virtual Errno Read(uint64_t handle, uint64_t offset, size_t size, ReadBuffer* data) = 0;
+  // The same bytes, copied into one string.
+  Errno Read(uint64_t handle, uint64_t offset, size_t size, std::string* data);
   // Writes all of `data` at `offset` (at the end with O_APPEND). EFBIG past kMaxFileSize.
   virtual Errno Write(uint64_t handle, uint64_t offset, std::string_view data, size_t* written) = 0;
   // Commits the file's buffered data (close(2) of one descriptor); not durable.

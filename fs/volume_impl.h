@@ -106,7 +106,8 @@ class VolumeImpl final : public Volume {
   Errno Create(Ino parent, std::string_view name, uint32_t mode, int flags, const Caller& caller,
                Attr* attr, uint64_t* handle) override;
   Errno Open(Ino ino, int flags, uint64_t* handle) override;
-  Errno Read(uint64_t handle, uint64_t offset, size_t size, std::string* data) override;
+  using Volume::Read;
+  Errno Read(uint64_t handle, uint64_t offset, size_t size, ReadBuffer* data) override;
   Errno Write(uint64_t handle, uint64_t offset, std::string_view data, size_t* written) override;
   Errno Flush(uint64_t handle) override;
   Errno Fsync(uint64_t handle, bool datasync) override;
@@ -202,7 +203,18 @@ class VolumeImpl final : public Volume {
 
   // ---- File data (file_data.cc); all REQUIRE state->mu held and the inode loaded ----
  public:
-  Errno ReadLocked(InodeState* state, uint64_t offset, size_t size, std::string* out);
+  // One chunk's part of a read: the chunk's bytes from file offset `base` on (the rest of
+  // the chunk within the read is a hole), or null while it must come from the store.
+  struct ChunkPiece {
+    uint64_t index = 0;
+    uint64_t base = 0;
+    std::shared_ptr<const std::string> bytes;
+    bool fetched = false;  // read from the store by this read, not yet in the cache
+  };
+  // Plans a read of [offset, end) (within the file): one piece per chunk, from the inline
+  // bytes, the write buffer or the cache. Returns how many pieces are still null.
+  size_t PlanReadLocked(InodeState* state, uint64_t offset, uint64_t end,
+                        std::vector<ChunkPiece>* pieces);
   Errno WriteLocked(InodeState* state, uint64_t offset, std::string_view data);
   // Stages a size change (truncate or extend) of `value` into `batch`. REQUIRES: no dirty
   // chunks. *drop_from receives the first chunk index whose cached copy must be dropped
@@ -223,8 +235,13 @@ class VolumeImpl final : public Volume {
   Errno MaybePruneLocked(InodeState* state);
 
  private:
-  // The committed bytes of one chunk (empty when absent).
+  // The committed bytes of one chunk (empty when absent), through the cache.
   Errno ReadCleanChunk(Ino ino, uint64_t index, std::shared_ptr<const std::string>* data);
+  // The same from the store, bypassing the cache; needs no lock.
+  Errno FetchChunk(Ino ino, uint64_t index, std::shared_ptr<const std::string>* data);
+  // The bytes of [offset, end) from planned pieces; zeros where they hold none.
+  void AssembleRead(uint64_t offset, uint64_t end, const std::vector<ChunkPiece>& pieces,
+                    ReadBuffer* out) const;
   // Applies relatime to a read. REQUIRES: state->mu held.
   void TouchAtimeLocked(InodeState* state);
 
@@ -340,7 +357,8 @@ class VolumeImpl final : public Volume {
   const VolumeOptions options_;
   std::atomic<bool> kernel_sets_write_times_{false};
   uint32_t chunk_size_ = 0;
-  Superblock super_;  // GUARDED_BY(ns_mu_ exclusive) for ino_limit
+  std::shared_ptr<const std::string> zeros_;  // chunk_size_ zero bytes: what holes read as
+  Superblock super_;                          // GUARDED_BY(ns_mu_ exclusive) for ino_limit
   // Retention settings, from super_ after Init.
   uint32_t version_retention_ = 0;
   int64_t version_min_age_ns_ = 0;

@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/uio.h>
 #include <syslog.h>
 
 #include <cerrno>
@@ -326,10 +327,16 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   if (off < 0) return ReplyErrno(req, EINVAL);
-  std::string data;
+  fs::ReadBuffer data;
   Errno err = Vol(req)->Read(fi->fh, static_cast<uint64_t>(off), size, &data);
   if (!err.ok()) return ReplyError(req, err, "read", ino);
-  fuse_reply_buf(req, data.data(), data.size());
+  // The reply gathers the slices (cached chunks, shared zeros) without copying them here.
+  std::vector<iovec> iov;
+  iov.reserve(data.slices().size());
+  for (const fs::ReadBuffer::Slice& slice : data.slices()) {
+    iov.push_back({const_cast<char*>(slice.data), slice.size});
+  }
+  fuse_reply_iov(req, iov.data(), static_cast<int>(iov.size()));
 }
 
 void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t off,

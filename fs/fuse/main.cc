@@ -5,6 +5,7 @@
 //   parse options -> new FUSE session (validates FUSE options; no threads, no kernel)
 //   -> check the mount point -> fork (unless -f; daemon.h says why before the store)
 //   -> open the store and volume -> mount -> detach -> serve -> Volume::Close -> exit 0.
+#include <malloc.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -15,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "fs/fuse/daemon.h"
 #include "fs/fuse/fuse_ops.h"
@@ -120,6 +122,11 @@ int Run(int argc, char** argv) {
   // SIGTERM or Ctrl-C during startup is therefore acted on once mounted: a clean unmount
   // right away, never a half-opened store.
   BlockTerminationSignals();
+  // Chunk buffers (up to 4 MiB) come and go with every read and write. With glibc's
+  // defaults, large ones are mmapped and freed heap tops returned, so each new buffer is
+  // fresh memory that faults in page by page; keep up to 64 MiB of it for reuse instead.
+  mallopt(M_MMAP_THRESHOLD, 8 << 20);
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   InstallFuseLogger();
 
   DaemonOptions o;
@@ -196,6 +203,13 @@ int Run(int argc, char** argv) {
 
   ShutdownWatcher watcher(se, mountpoint, &ctx.requests);
   watcher.Start();
+  std::thread readahead;
+  if (o.readahead > 0) {
+    readahead = std::thread([&mountpoint, bytes = o.readahead] {
+      std::string why;
+      if (!SetMountReadahead(mountpoint, bytes, &why)) Log(LOG_DEBUG, "readahead: %s", why.c_str());
+    });
+  }
 
   // clone_fd: each worker reads from its own /dev/fuse descriptor, so replies and requests
   // of different threads do not contend on one file.
@@ -205,6 +219,7 @@ int Run(int argc, char** argv) {
   int loop_rc = fuse_session_loop_mt(se, config);
   fuse_loop_cfg_destroy(config);
   watcher.LoopEnded();
+  if (readahead.joinable()) readahead.join();
 
   // Normally the kernel has already let go (fusermount3 -u, or the watcher's unmount); after
   // a busy shutdown this detaches the mount lazily.

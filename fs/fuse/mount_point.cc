@@ -2,6 +2,7 @@
 #include "fs/fuse/mount_point.h"
 
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <cerrno>
 #include <climits>
@@ -113,6 +114,24 @@ bool IsStoreMounted(const std::string& store) {
     if (m.type == "fuse.kvfs" && m.source == store) return true;
   }
   return false;
+}
+
+bool SetMountReadahead(const std::string& mountpoint, size_t bytes, std::string* error) {
+  struct stat st;
+  if (stat(mountpoint.c_str(), &st) != 0) {
+    *error = "stat " + mountpoint + ": " + strerror(errno);
+    return false;
+  }
+  const std::string path = "/sys/class/bdi/" + std::to_string(major(st.st_dev)) + ":" +
+                           std::to_string(minor(st.st_dev)) + "/read_ahead_kb";
+  std::ofstream out(path);
+  out << (bytes + 1023) / 1024 << "\n";
+  out.close();
+  if (!out) {
+    *error = "cannot write " + path + " (not root?)";
+    return false;
+  }
+  return true;
 }
 
 }  // namespace fs::fuse

@@ -16,4 +16,12 @@ bool CheckMountPoint(const std::string& given, std::string* canonical, std::stri
 // still closing it after an unmount.
 bool IsStoreMounted(const std::string& store);
 
+// Sets the kernel's readahead for the FUSE mount on `mountpoint` (the read_ahead_kb of its
+// backing device info). The kernel starts every FUSE mount at 128 KiB whatever the daemon's
+// max_readahead says, which leaves a sequential reader waiting on one small request after
+// another. stat()s the mount point first, which returns only once the session has answered
+// the kernel's INIT (whose reply would otherwise reset the value), so it must run beside the
+// session loop. Needs root; otherwise *error says why.
+bool SetMountReadahead(const std::string& mountpoint, size_t bytes, std::string* error);
+
 }  // namespace fs::fuse

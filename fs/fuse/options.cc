@@ -31,6 +31,7 @@ enum Key {
   kKeyEntryTimeout,
   kKeyNegativeTimeout,
   kKeyMaxThreads,
+  kKeyReadahead,
   kKeyVersionMinAge,
   kKeyTrashRetention,
   kKeyCompact,
@@ -53,6 +54,7 @@ const struct fuse_opt kOptions[] = {
     FUSE_OPT_KEY("entry_timeout=", kKeyEntryTimeout),
     FUSE_OPT_KEY("negative_timeout=", kKeyNegativeTimeout),
     FUSE_OPT_KEY("max_threads=", kKeyMaxThreads),
+    FUSE_OPT_KEY("readahead=", kKeyReadahead),
     FUSE_OPT_KEY("version_min_age=", kKeyVersionMinAge),
     FUSE_OPT_KEY("trash_retention=", kKeyTrashRetention),
     FUSE_OPT_KEY("compact", kKeyCompact),
@@ -223,6 +225,9 @@ int ProcessArg(void* data, const char* arg, int key, struct fuse_args* /*outargs
     case kKeyMaxThreads:
       ParseUnsigned(st, arg, 1, 1024, &o->max_threads);
       return 0;
+    case kKeyReadahead:
+      ParseUnsigned(st, arg, 0, size_t{1} << 30, &o->readahead);
+      return 0;
   }
   return 1;
 }
@@ -266,6 +271,8 @@ void PrintUsage(const char* program, bool full) {
           "  -o entry_timeout=S     seconds the kernel caches names (default 1)\n"
           "  -o negative_timeout=S  seconds the kernel caches missing names (default 1)\n"
           "  -o max_threads=N       FUSE worker threads (default: libfuse's, 10)\n"
+          "  -o readahead=BYTES     the kernel's readahead on the mount (default 1M; 0 keeps\n"
+          "                         the kernel's 128K; needs root)\n"
           "  -o [no_]writeback_cache, max_write=N, max_readahead=N, readdirplus=yes|no|auto\n"
           "                         override the capabilities kvfs negotiates\n"
           "\n"

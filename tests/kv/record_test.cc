@@ -53,6 +53,18 @@ TEST(RecordTest, Crc32IsCastagnoli) {
     }
     EXPECT_EQ(Crc32(big.data() + start, big.size() - start), chained) << start;
   }
+  // Lengths around the multi-stream block (3 x 512 bytes) against a bit-at-a-time reference.
+  auto reference = [](const char* p, size_t n) {
+    uint32_t c = ~0u;
+    for (size_t i = 0; i < n; i++) {
+      c ^= static_cast<unsigned char>(p[i]);
+      for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82f63b78u : c >> 1;
+    }
+    return ~c;
+  };
+  for (size_t n : {1535, 1536, 1537, 3071, 3072, 3079, 4608, 65536, 65541}) {
+    EXPECT_EQ(Crc32(big.data() + 5, n), reference(big.data() + 5, n)) << n;
+  }
 }
 
 TEST(RecordTest, PutRoundTripsEveryField) {
