@@ -306,6 +306,17 @@ Errno VolumeImpl::Fallocate(uint64_t handle, int mode, uint64_t offset, uint64_t
   return txn.Commit();
 }
 
+namespace {
+// The time fields of a setattr; ctime is set even when not given (any change sets it).
+void ApplyTimes(const SetAttrRequest& r, int64_t now, Inode* n) {
+  if (r.valid & SetAttrRequest::kAtimeNow) n->atime_ns = now;
+  if (r.valid & SetAttrRequest::kAtime) n->atime_ns = r.atime_ns;
+  if (r.valid & SetAttrRequest::kMtimeNow) n->mtime_ns = now;
+  if (r.valid & SetAttrRequest::kMtime) n->mtime_ns = r.mtime_ns;
+  n->ctime_ns = (r.valid & SetAttrRequest::kCtime) ? r.ctime_ns : now;
+}
+}  // namespace
+
 Errno VolumeImpl::SetAttr(Ino ino, const SetAttrRequest& r, Attr* attr) {
   if (!Enter()) return Errno(EIO, "volume closed");
   if (IsMetaIno(ino)) return Errno(EROFS);
@@ -341,6 +352,24 @@ Errno VolumeImpl::SetAttrImpl(Ino ino, const SetAttrRequest& r, Attr* attr, bool
     err = FlushLocked(&state);
     if (!err.ok()) return err;
   }
+  if (times_only && (state.open_handles > 0 || txn.Get(ino).trashed)) {
+    // With the writeback cache the kernel sends the times of every file it wrote when the
+    // file is closed, just before the close's flush. On an open file they join its buffered
+    // changes, which that flush (or the last release) commits anyway. A trashed file takes
+    // them only when they say more than the deletion's ctime, which its trash record keeps.
+    Inode times = state.inode;
+    ApplyTimes(r, now, &times);
+    const bool news =
+        times.atime_ns != state.inode.atime_ns || times.mtime_ns != state.inode.mtime_ns;
+    if (state.open_handles > 0 || !news) {
+      if (state.open_handles > 0) {
+        state.inode = std::move(times);
+        state.inode_dirty = true;
+      }
+      if (attr) *attr = ToAttr(state);
+      return Errno::OK();
+    }
+  }
   Inode& n = txn.Mut(ino);
   if (r.valid & SetAttrRequest::kMode) n.mode = (n.mode & S_IFMT) | (r.mode & 07777);
   if (r.valid & SetAttrRequest::kUid) n.uid = r.uid;
@@ -354,11 +383,7 @@ Errno VolumeImpl::SetAttrImpl(Ino ino, const SetAttrRequest& r, Attr* attr, bool
     n.mtime_ns = now;
     resized = true;
   }
-  if (r.valid & SetAttrRequest::kAtimeNow) n.atime_ns = now;
-  if (r.valid & SetAttrRequest::kAtime) n.atime_ns = r.atime_ns;
-  if (r.valid & SetAttrRequest::kMtimeNow) n.mtime_ns = now;
-  if (r.valid & SetAttrRequest::kMtime) n.mtime_ns = r.mtime_ns;
-  n.ctime_ns = (r.valid & SetAttrRequest::kCtime) ? r.ctime_ns : now;
+  ApplyTimes(r, now, &n);
   // A truncation or extension is a change of content like a write: with no handle open to
   // seal it later (truncate(2)), it is a version of its own now.
   const bool seal_now = resized && versioning() && !from_open && state.open_handles == 0;

@@ -4,6 +4,9 @@
 
 #include <zlib.h>
 
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
 #include <memory>
 
 namespace kv {
@@ -11,6 +14,24 @@ namespace {
 
 constexpr size_t kProbeThreshold = 16 << 10;
 constexpr size_t kProbeSize = 4 << 10;
+constexpr size_t kEntropyMinSize = 1 << 10;
+// Above this many bits per byte, deflate saves a few percent at best. Uniformly random bytes
+// measure 7.8-7.96 over 1-4 KiB samples; text measures 4-6.
+constexpr double kMaxCompressibleEntropy = 7.5;
+
+// Order-0 (byte histogram) entropy of `sample` in bits per byte: the cheap first test of
+// btrfs's compression heuristic, a few hundred nanoseconds per KiB against tens of
+// microseconds for a deflate that fails.
+double ByteEntropy(std::string_view sample) {
+  uint32_t counts[256] = {};
+  for (unsigned char c : sample) ++counts[c];
+  const double n = static_cast<double>(sample.size());
+  double bits = 0;
+  for (uint32_t count : counts) {
+    if (count != 0) bits -= count * std::log2(count / n);
+  }
+  return bits / n;
+}
 
 // A deflate stream bound to one level, reset between values.
 class Deflater {
@@ -81,6 +102,11 @@ class Inflater {
 
 bool CompressValue(const CompressionOptions& options, std::string_view value, std::string* out) {
   if (options.level <= 0 || value.size() < options.min_size) return false;
+  if (value.size() >= kEntropyMinSize &&
+      ByteEntropy(value.substr(value.size() / 2 - std::min(value.size(), kProbeSize) / 2,
+                               kProbeSize)) > kMaxCompressibleEntropy) {
+    return false;
+  }
   Deflater* deflater = ThreadDeflater(options.level);
   if (value.size() >= kProbeThreshold) {
     // Incompressible data (media, archives, already-compressed files) must not pay for a

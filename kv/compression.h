@@ -15,8 +15,10 @@ struct CompressionOptions {
 
 // Sets *out to the deflated value and returns true when that saves at least 1/16 of the
 // value; returns false (leaving *out unspecified) when the value should be stored raw.
-// Large values are probed first: when a 4 KiB sample does not compress, the value is
-// stored raw without deflating all of it.
+// Values of 1 KiB and more are probed first: a 4 KiB sample (or the whole value) whose byte
+// histogram is nearly uniform says the value is random or already compressed; and from
+// 16 KiB on, a sample that does not deflate says the same. Either way the value is stored
+// raw without deflating all of it.
 bool CompressValue(const CompressionOptions& options, std::string_view value, std::string* out);
 
 // Inflates `stored` into *out, which must come to exactly raw_len bytes.

@@ -253,6 +253,34 @@ TEST_F(VolumeTest, SmallWritesCoalesceAndSurviveClose) {
   EXPECT_EQ(Stat(a.ino).version, 1u);
 }
 
+TEST_F(VolumeTest, TimesWrittenBackToAnOpenFileAreKeptWithItsClose) {
+  // The kernel's writeback cache sends a file's times just before the close's flush; they
+  // are held with the file's buffered changes and committed by that flush.
+  Attr a;
+  uint64_t fh;
+  ASSERT_TRUE(vol_->Create(kRootIno, "f", 0644, O_WRONLY, caller_, &a, &fh).ok());
+  Put(fh, 0, "data");
+  SetAttrRequest times;
+  times.valid = SetAttrRequest::kMtime | SetAttrRequest::kCtime;
+  times.mtime_ns = 1'000'000'000'000'000'123;
+  times.ctime_ns = 1'000'000'000'000'000'456;
+  Attr after;
+  ASSERT_TRUE(vol_->SetAttr(a.ino, times, &after).ok());
+  EXPECT_EQ(after.mtime_ns, times.mtime_ns);
+  EXPECT_EQ(Stat(a.ino).ctime_ns, times.ctime_ns);
+  ASSERT_TRUE(vol_->Flush(fh).ok());
+  ASSERT_TRUE(vol_->Release(fh).ok());
+  Reopen();
+  EXPECT_EQ(Stat(a.ino).mtime_ns, times.mtime_ns);
+  EXPECT_EQ(Stat(a.ino).ctime_ns, times.ctime_ns);
+  EXPECT_EQ(ReadAll(a.ino), "data");
+  // On a closed file they are committed at once.
+  times.mtime_ns += 1000;
+  ASSERT_TRUE(vol_->SetAttr(a.ino, times, &after).ok());
+  Reopen();
+  EXPECT_EQ(Stat(a.ino).mtime_ns, times.mtime_ns);
+}
+
 // Counts the stored chunk keys of `ino`.
 size_t ChunkKeys(kv::Store* store, Ino ino) {
   std::string prefix = "C";

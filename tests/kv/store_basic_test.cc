@@ -293,6 +293,29 @@ TEST_F(StoreBasicTest, IncompressibleValuesStayRaw) {
   EXPECT_TRUE(Get("random") == random_value);
 }
 
+TEST_F(StoreBasicTest, SmallValuesAreProbedByTheirByteHistogram) {
+  // 1-16 KiB values (inline file data, chunks of small files): random bytes are stored raw,
+  // text is compressed, and the boundary sizes of the probe behave alike.
+  ASSERT_NO_FATAL_FAILURE(Open());
+  std::mt19937_64 rng(5);
+  uint64_t raw = 0;
+  for (size_t size : {1024, 1025, 4095, 4096, 4097, 16383}) {
+    const std::string random_value = RandomBytes(rng, size);
+    const std::string text = CompressibleBytes(size);
+    const ShardStats before = store_->Stats().Total();
+    Put("random" + std::to_string(size), random_value);
+    const ShardStats after_random = store_->Stats().Total();
+    EXPECT_EQ(after_random.stored_value_bytes - before.stored_value_bytes, size) << size;
+    Put("text" + std::to_string(size), text);
+    const ShardStats after_text = store_->Stats().Total();
+    EXPECT_LT((after_text.stored_value_bytes - after_random.stored_value_bytes) * 2, size) << size;
+    EXPECT_TRUE(Get("random" + std::to_string(size)) == random_value);
+    EXPECT_TRUE(Get("text" + std::to_string(size)) == text);
+    raw += 2 * size;
+  }
+  EXPECT_EQ(store_->Stats().Total().raw_value_bytes, raw);
+}
+
 TEST_F(StoreBasicTest, ShortAndUncompressedValuesStayRaw) {
   options_.compression_level = 0;
   ASSERT_NO_FATAL_FAILURE(Open());
