@@ -352,20 +352,18 @@ Errno VolumeImpl::SetAttrImpl(Ino ino, const SetAttrRequest& r, Attr* attr, bool
     err = FlushLocked(&state);
     if (!err.ok()) return err;
   }
-  if (times_only && (state.open_handles > 0 || txn.Get(ino).trashed)) {
-    // With the writeback cache the kernel sends the times of every file it wrote when the
-    // file is closed, just before the close's flush. On an open file they join its buffered
-    // changes, which that flush (or the last release) commits anyway. A trashed file takes
-    // them only when they say more than the deletion's ctime, which its trash record keeps.
+  // With the writeback cache the kernel owns a file's times and writes them back: after
+  // its writes, just before the close's flush, and after link, unlink or rename, which set
+  // the ctime. On an open file they join its buffered changes, which that flush or the last
+  // release commits anyway. A new ctime alone is committed without a write of its own.
+  bool ctime_only = false;
+  if (times_only) {
     Inode times = state.inode;
     ApplyTimes(r, now, &times);
-    const bool news =
-        times.atime_ns != state.inode.atime_ns || times.mtime_ns != state.inode.mtime_ns;
-    if (state.open_handles > 0 || !news) {
-      if (state.open_handles > 0) {
-        state.inode = std::move(times);
-        state.inode_dirty = true;
-      }
+    ctime_only = times.atime_ns == state.inode.atime_ns && times.mtime_ns == state.inode.mtime_ns;
+    if (state.open_handles > 0 && !txn.Get(ino).trashed) {
+      state.inode = std::move(times);
+      state.inode_dirty = true;
       if (attr) *attr = ToAttr(state);
       return Errno::OK();
     }
@@ -391,7 +389,7 @@ Errno VolumeImpl::SetAttrImpl(Ino ino, const SetAttrRequest& r, Attr* attr, bool
     ++n.version;
     txn.batch()->Put(keys::Version(ino, n.version), EncodeVersion({now, n.size}));
   }
-  err = txn.Commit();
+  err = txn.Commit(/*flush=*/!ctime_only);
   if (!err.ok()) return err;
   if (seal_now) {
     VersionsChanged();

@@ -99,12 +99,12 @@ Errno InodeTxn::Purge(Ino ino) {
                                /*was_orphan=*/false);
 }
 
-Errno InodeTxn::Commit(bool sync) {
+Errno InodeTxn::Commit(bool flush) {
   for (auto& [ino, e] : entries_) {
     if (e.changed && !e.reclaim) volume_->StageInodeLocked(&batch_, *e.state, e.value);
   }
   if (!batch_.empty()) {
-    Errno err = volume_->Commit(batch_, sync);
+    Errno err = volume_->Commit(batch_, /*sync=*/false, flush);
     if (!err.ok()) return err;
   }
   for (auto& [ino, e] : entries_) {

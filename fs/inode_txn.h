@@ -47,8 +47,10 @@ class InodeTxn {
   Errno Purge(Ino ino);
 
   kv::WriteBatch* batch() { return &batch_; }
-  // Writes everything; afterwards the locks are still held until destruction.
-  Errno Commit(bool sync = false);
+  // Writes everything; afterwards the locks are still held until destruction. Without
+  // `flush` the batch may wait in the store's write buffer (up to 200 ms, or until the next
+  // flushed commit) before it reaches the page files.
+  Errno Commit(bool flush = true);
   // Called after a successful Commit for each drop_from registered with DropCache.
   void DropCache(Ino ino, uint64_t first) { drop_cache_.emplace_back(ino, first); }
 
