@@ -5,7 +5,6 @@
 //   parse options -> new FUSE session (validates FUSE options; no threads, no kernel)
 //   -> check the mount point -> fork (unless -f; daemon.h says why before the store)
 //   -> open the store and volume -> mount -> detach -> serve -> Volume::Close -> exit 0.
-#include <malloc.h>
 #include <sys/stat.h>
 #include <syslog.h>
 #include <unistd.h>
@@ -122,11 +121,6 @@ int Run(int argc, char** argv) {
   // SIGTERM or Ctrl-C during startup is therefore acted on once mounted: a clean unmount
   // right away, never a half-opened store.
   BlockTerminationSignals();
-  // Chunk buffers (up to 4 MiB) come and go with every read and write. With glibc's
-  // defaults, large ones are mmapped and freed heap tops returned, so each new buffer is
-  // fresh memory that faults in page by page; keep up to 64 MiB of it for reuse instead.
-  mallopt(M_MMAP_THRESHOLD, 8 << 20);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
   InstallFuseLogger();
 
   DaemonOptions o;
