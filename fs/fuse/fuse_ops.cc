@@ -142,6 +142,8 @@ void Init(void* userdata, fuse_conn_info* conn) {
   //   that only one mount can open.
   // - PARALLEL_DIROPS and ASYNC_READ (defaults): the Volume is thread-safe throughout.
   // - time_gran 1: the Volume keeps nanosecond times.
+  // - Readahead: the kernel caps a FUSE mount's at 128 KiB whatever max_readahead says; the
+  //   daemon raises it once INIT is done (SetMountReadahead, -o readahead, default 1 MiB).
   if (conn->capable & FUSE_CAP_WRITEBACK_CACHE) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
