@@ -356,19 +356,14 @@ Errno VolumeImpl::SetAttrImpl(Ino ino, const SetAttrRequest& r, Attr* attr, bool
   // its writes, just before the close's flush, and after link, unlink or rename, which set
   // the ctime. On an open file they join its buffered changes, which that flush or the last
   // release commits anyway. A new ctime alone is committed without a write of its own.
-  bool ctime_only = false;
-  if (times_only) {
-    Inode times = state.inode;
-    ApplyTimes(r, now, &times);
-    ctime_only = times.atime_ns == state.inode.atime_ns && times.mtime_ns == state.inode.mtime_ns;
-    if (state.open_handles > 0 && !txn.Get(ino).trashed) {
-      state.inode = std::move(times);
-      state.inode_dirty = true;
-      if (attr) *attr = ToAttr(state);
-      return Errno::OK();
-    }
+  if (times_only && state.open_handles > 0 && !txn.Get(ino).trashed) {
+    ApplyTimes(r, now, &state.inode);
+    state.inode_dirty = true;
+    if (attr) *attr = ToAttr(state);
+    return Errno::OK();
   }
   Inode& n = txn.Mut(ino);
+  const int64_t atime_before = n.atime_ns, mtime_before = n.mtime_ns;
   if (r.valid & SetAttrRequest::kMode) n.mode = (n.mode & S_IFMT) | (r.mode & 07777);
   if (r.valid & SetAttrRequest::kUid) n.uid = r.uid;
   if (r.valid & SetAttrRequest::kGid) n.gid = r.gid;
@@ -382,6 +377,7 @@ Errno VolumeImpl::SetAttrImpl(Ino ino, const SetAttrRequest& r, Attr* attr, bool
     resized = true;
   }
   ApplyTimes(r, now, &n);
+  const bool ctime_only = times_only && n.atime_ns == atime_before && n.mtime_ns == mtime_before;
   // A truncation or extension is a change of content like a write: with no handle open to
   // seal it later (truncate(2)), it is a version of its own now.
   const bool seal_now = resized && versioning() && !from_open && state.open_handles == 0;
