@@ -102,17 +102,18 @@ class Inflater {
 
 bool CompressValue(const CompressionOptions& options, std::string_view value, std::string* out) {
   if (options.level <= 0 || value.size() < options.min_size) return false;
-  if (value.size() >= kEntropyMinSize &&
-      ByteEntropy(value.substr(value.size() / 2 - std::min(value.size(), kProbeSize) / 2,
-                               kProbeSize)) > kMaxCompressibleEntropy) {
+  // Incompressible data (media, archives, already-compressed files) must not pay for a full
+  // deflate. Both probes look at the same sample: up to 4 KiB from the middle of the value.
+  const size_t sample_size = std::min(value.size(), kProbeSize);
+  const std::string_view sample = value.substr((value.size() - sample_size) / 2, sample_size);
+  if (value.size() >= kEntropyMinSize && ByteEntropy(sample) > kMaxCompressibleEntropy) {
     return false;
   }
   Deflater* deflater = ThreadDeflater(options.level);
-  if (value.size() >= kProbeThreshold) {
-    // Incompressible data (media, archives, already-compressed files) must not pay for a
-    // full deflate: a sample that cannot shrink by 1/8 says the whole value will not.
-    std::string_view sample = value.substr(value.size() / 2, kProbeSize);
-    if (!deflater->Run(sample, sample.size() - sample.size() / 8, out)) return false;
+  // From 16 KiB on, a sample that cannot shrink by 1/8 says the whole value will not.
+  if (value.size() >= kProbeThreshold &&
+      !deflater->Run(sample, sample.size() - sample.size() / 8, out)) {
+    return false;
   }
   return deflater->Run(value, value.size() - value.size() / 16, out);
 }
