@@ -16,15 +16,29 @@
 namespace fs {
 namespace {
 
-TEST(ConcurrencyTest, ParallelFileAndNameOperations) {
+// Opens a volume over a new store in a fresh temporary directory *dir.
+void OpenTempVolume(const VolumeOptions& options, std::string* dir, std::unique_ptr<Volume>* vol) {
   char tmpl[] = "/tmp/kvfs-concurrency-test-XXXXXX";
   ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
+  *dir = tmpl;
+  ASSERT_TRUE(Volume::OpenAt(*dir, options, vol).ok());
+}
+
+// Closes the volume and removes its store and directory.
+void DestroyTempVolume(const std::string& dir, std::unique_ptr<Volume>* vol) {
+  ASSERT_TRUE((*vol)->Close().ok());
+  vol->reset();
+  ASSERT_TRUE(kv::DestroyPageStore(dir).ok());
+  rmdir(dir.c_str());
+}
+
+TEST(ConcurrencyTest, ParallelFileAndNameOperations) {
   VolumeOptions options;
   options.chunk_size = 4096;
   options.chunk_cache_bytes = 32 << 10;
+  std::string dir;
   std::unique_ptr<Volume> vol;
-  ASSERT_TRUE(Volume::OpenAt(dir, options, &vol).ok());
+  ASSERT_NO_FATAL_FAILURE(OpenTempVolume(options, &dir, &vol));
   Attr shared;
   ASSERT_TRUE(vol->Mkdir(kRootIno, "shared", 0755, Caller{}, &shared).ok());
 
@@ -91,25 +105,20 @@ TEST(ConcurrencyTest, ParallelFileAndNameOperations) {
   }
   Attr d;
   ASSERT_TRUE(vol->GetAttr(shared.ino, &d).ok());
-  ASSERT_TRUE(vol->Close().ok());
-  vol.reset();
-  ASSERT_TRUE(kv::DestroyPageStore(dir).ok());
-  rmdir(dir.c_str());
+  DestroyTempVolume(dir, &vol);
 }
 
 // Reads fetch uncached chunks without the inode lock. Whatever a writer commits meanwhile,
 // a read returns the file as it was at one moment (each round rewrites the whole file in one
 // Write), and no chunk fetched before a commit lingers in the cache after it.
 TEST(ConcurrencyTest, ReadsRacingCommitsSeeOneVersionAndNoStaleCache) {
-  char tmpl[] = "/tmp/kvfs-concurrency-test-XXXXXX";
-  ASSERT_NE(mkdtemp(tmpl), nullptr);
-  const std::string dir = tmpl;
   VolumeOptions options;
   options.chunk_size = 4096;
   options.chunk_cache_bytes = 3 * 4096;  // smaller than the file: reads keep missing
   options.version_retention = 0;
+  std::string dir;
   std::unique_ptr<Volume> vol;
-  ASSERT_TRUE(Volume::OpenAt(dir, options, &vol).ok());
+  ASSERT_NO_FATAL_FAILURE(OpenTempVolume(options, &dir, &vol));
   constexpr size_t kSize = 8 * 4096;
   constexpr uint32_t kRounds = 1000;
   Attr a;
@@ -157,10 +166,7 @@ TEST(ConcurrencyTest, ReadsRacingCommitsSeeOneVersionAndNoStaleCache) {
   ASSERT_TRUE(vol->Read(wfh, 0, kSize, &got).ok());
   EXPECT_EQ(round_of(got), kRounds);
   ASSERT_TRUE(vol->Release(wfh).ok());
-  ASSERT_TRUE(vol->Close().ok());
-  vol.reset();
-  ASSERT_TRUE(kv::DestroyPageStore(dir).ok());
-  rmdir(dir.c_str());
+  DestroyTempVolume(dir, &vol);
 }
 
 }  // namespace
