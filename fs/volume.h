@@ -7,8 +7,9 @@
 //    per inode (like a page cache) and committed by Flush/Fsync/Release/Close or when a chunk
 //    fills; only Fsync makes it durable.
 //  - Errors are returned as an Errno value (a POSIX errno, 0 for success); nothing throws.
-//  - Permission checks are the caller's (the kernel's, with default_permissions); the volume
-//    keeps mode, uid and gid correct.
+//  - Permission checks are the caller's (the kernel's with default_permissions, or the
+//    daemon's access handler on a root-only mount); the volume keeps mode, uid and gid
+//    correct.
 //  - Inode numbers are stable for the life of the file and are the FUSE inode numbers; the
 //    root directory is kRootIno.
 //  - Thread safety: every method may be called concurrently from any thread.

@@ -12,7 +12,9 @@
 #include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <syslog.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <string>
@@ -192,6 +194,34 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
   if (!err.ok()) return ReplyError(req, err, "getattr", ino);
   struct stat st = ToStat(a);
   fuse_reply_attr(req, &st, Ctx(req)->attr_timeout);
+}
+
+// access(2), chdir(2) and the like arrive here only without default_permissions, that is
+// on a mount that only root can enter (options.cc). Root may do anything but execute or
+// search through a file that has no x bit at all; any other caller gets the mode bits.
+void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  Attr a;
+  Errno err = Vol(req)->GetAttr(ino, &a);
+  if (!err.ok()) return ReplyError(req, err, "access", ino);
+  const fuse_ctx* caller = fuse_req_ctx(req);
+  bool allowed = true;
+  if (caller->uid == 0) {
+    allowed = !(mask & X_OK) || S_ISDIR(a.mode) || (a.mode & 0111) != 0;
+  } else if (mask != F_OK) {
+    uint32_t granted = a.mode & 07;  // the "other" bits
+    if (caller->uid == a.uid) {
+      granted = (a.mode >> 6) & 07;
+    } else {
+      bool member = caller->gid == a.gid;
+      gid_t groups[64];
+      int n = member ? 0 : fuse_req_getgroups(req, 64, groups);
+      for (int i = 0; i < std::min(n, 64) && !member; ++i) member = groups[i] == a.gid;
+      if (member) granted = (a.mode >> 3) & 07;
+    }
+    // R_OK, W_OK and X_OK are 4, 2 and 1, the bits of one rwx triple.
+    allowed = (static_cast<uint32_t>(mask) & ~granted & 07) == 0;
+  }
+  fuse_reply_err(req, allowed ? 0 : EACCES);
 }
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
@@ -563,6 +593,7 @@ fuse_lowlevel_ops MakeOperations() {
   ops.forget = Forget;
   ops.forget_multi = ForgetMulti;
   ops.getattr = GetAttr;
+  ops.access = Access;
   ops.setattr = SetAttr;
   ops.readlink = Readlink;
   ops.mknod = Mknod;

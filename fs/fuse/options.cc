@@ -5,6 +5,7 @@
 #define FUSE_USE_VERSION 312
 #include <fuse_lowlevel.h>
 #include <fuse_opt.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cmath>
@@ -69,7 +70,8 @@ struct ParseState {
   bool version = false;
   bool has_fsname = false;
   bool has_subtype = false;
-  std::string error;  // first usage error
+  bool others_allowed = false;  // allow_other or allow_root
+  std::string error;            // first usage error
 };
 
 std::string_view ValueOf(const char* arg) {
@@ -166,6 +168,9 @@ int ProcessArg(void* data, const char* arg, int key, struct fuse_args* /*outargs
       }
       if (std::strncmp(arg, "fsname=", 7) == 0) st->has_fsname = true;
       if (std::strncmp(arg, "subtype=", 8) == 0) st->has_subtype = true;
+      if (std::strcmp(arg, "allow_other") == 0 || std::strcmp(arg, "allow_root") == 0) {
+        st->others_allowed = true;
+      }
       return 1;
     case kKeyHelp:
       st->help = true;
@@ -276,7 +281,8 @@ void PrintUsage(const char* program, bool full) {
           "  -o [no_]writeback_cache, max_write=N, max_readahead=N, readdirplus=yes|no|auto\n"
           "                         override the capabilities kvfs negotiates\n"
           "\n"
-          "default_permissions is always on: the kernel checks permissions.\n"
+          "default_permissions (the kernel checks permissions) is on unless root mounts\n"
+          "without allow_other or allow_root, where only root can enter the mount.\n"
           "FUSE mount options:\n");
   fflush(out);
   fuse_lowlevel_help();
@@ -330,10 +336,15 @@ ParseResult ParseCommandLine(int argc, char** argv, DaemonOptions* options, fuse
     fuse_opt_free_args(args);
     return ParseResult::kUsage;
   }
-  // The volume leaves permission checks to the kernel (fs/volume.h), so they are not
-  // optional. fsname shows the store in mount(8) and df(1); subtype makes the type
-  // "fuse.kvfs", which is how scripts recognise a kvfs mount.
-  int rc = fuse_opt_add_arg(args, "-odefault_permissions");
+  // The volume leaves permission checks to the kernel (fs/volume.h): default_permissions is
+  // on whenever a user other than root can reach the mount. Without allow_other, the kernel
+  // admits only processes of the mounting user; when that is root the check could only
+  // grant (root overrides modes, and exec of a file without x bits is refused by the kernel
+  // either way), while it costs a GETATTR of the directory after every change in it. Given
+  // explicitly, default_permissions stays. fsname shows the store in mount(8) and df(1);
+  // subtype makes the type "fuse.kvfs", which is how scripts recognise a kvfs mount.
+  int rc = 0;
+  if (getuid() != 0 || st.others_allowed) rc = fuse_opt_add_arg(args, "-odefault_permissions");
   if (rc == 0 && !st.has_fsname) {
     // Escaped: a store path may contain ',' or '\\', which separate and escape options.
     char* opt = nullptr;

@@ -112,6 +112,28 @@ check "other user writes in a 1777 directory" "${NOBODY[@]}" touch "$M/sticky/no
 assert_eq "secret unchanged" secret "$(cat "$M/secret")"
 assert_eq "public unchanged" public "$(cat "$M/public")"
 
+log "# a mount only root can enter: no default_permissions; access(2) answered by the daemon"
+KVFS_OPTS=()
+remount || die "remount without allow_other failed"
+check "the root-only mount has no default_permissions" \
+  bash -c "! findmnt -n -o OPTIONS '$M' | grep -q default_permissions"
+printf '#!/bin/sh\necho ran\n' >"$M/script"
+chmod 644 "$M/script"
+check "test -x refuses a file without x bits" bash -c "! test -x '$M/script'"
+expect_errno "$M/script" EACCES
+chmod 700 "$M/script"
+check "test -x allows a file with an x bit" test -x "$M/script"
+assert_eq "root runs a 0700 script" ran "$("$M/script" 2>&1)"
+chmod 000 "$M/secret"
+check "root reads and writes a 0000 file" \
+  bash -c "test -r '$M/secret' && test -w '$M/secret' && cat '$M/secret' >/dev/null"
+mkdir -m 000 "$M/closed"
+check "root enters a 0000 directory" bash -c "test -x '$M/closed' && cd '$M/closed'"
+KVFS_OPTS=(-o allow_other)
+remount || die "remount with allow_other failed"
+check "allow_other brings default_permissions back" \
+  bash -c "findmnt -n -o OPTIONS '$M' | grep -q default_permissions"
+
 log "# the daemon refuses a store in use and unusable mount points"
 mkdir "$WORK/mnt2"
 EXTRA_MOUNTS+=("$WORK/mnt2")
