@@ -21,6 +21,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fs/fuse/killpriv.h"
 #include "fs/fuse/log.h"
 
 namespace fs::fuse {
@@ -135,8 +136,10 @@ void Init(void* userdata, fuse_conn_info* conn) {
   //   max_pages (256) from it, and its receive buffer is exactly that large.
   // - No SPLICE_*: every byte must pass through user memory anyway (compression, checksums,
   //   chunk buffers), so splicing would only add pipe copies.
-  // - No HANDLE_KILLPRIV: the Volume does not clear setuid/setgid bits on write, truncate
-  //   or chown, so the kernel must (it sends a setattr of the mode).
+  // - HANDLE_KILLPRIV_V2 (negotiated by the session hooks, killpriv.h): the daemon drops
+  //   setuid, setgid and security.capability on the requests the kernel flags, and the
+  //   kernel stops asking for security.capability before every write. Not the older
+  //   HANDLE_KILLPRIV, which would ask the daemon to judge CAP_FSETID itself.
   // - No AUTO_INVAL_DATA: nobody changes the store behind the kernel's back, so cached pages
   //   never go stale and need no invalidation on mtime changes.
   // - CACHE_SYMLINKS: a symlink's target never changes.
@@ -196,6 +199,21 @@ void GetAttr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* /*fi*/) {
   fuse_reply_attr(req, &st, Ctx(req)->attr_timeout);
 }
 
+// Whether the caller's group or one of its supplementary groups is gid.
+bool CallerInGroup(fuse_req_t req, uint32_t gid) {
+  if (fuse_req_ctx(req)->gid == gid) return true;
+  gid_t groups[64];
+  const int n = std::min(fuse_req_getgroups(req, 64, groups), 64);
+  for (int i = 0; i < n; ++i) {
+    if (groups[i] == gid) return true;
+  }
+  return false;
+}
+
+bool CallerRootOrInGroup(fuse_req_t req, uint32_t gid) {
+  return fuse_req_ctx(req)->uid == 0 || CallerInGroup(req, gid);
+}
+
 // access(2), chdir(2) and the like arrive here only without default_permissions, that is
 // on a mount that only root can enter (options.cc). Root may do anything but execute or
 // search through a file that has no x bit at all; any other caller gets the mode bits.
@@ -211,17 +229,40 @@ void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
     uint32_t granted = a.mode & 07;  // the "other" bits
     if (caller->uid == a.uid) {
       granted = (a.mode >> 6) & 07;
-    } else {
-      bool member = caller->gid == a.gid;
-      gid_t groups[64];
-      int n = member ? 0 : fuse_req_getgroups(req, 64, groups);
-      for (int i = 0; i < std::min(n, 64) && !member; ++i) member = groups[i] == a.gid;
-      if (member) granted = (a.mode >> 3) & 07;
+    } else if (CallerInGroup(req, a.gid)) {
+      granted = (a.mode >> 3) & 07;
     }
     // R_OK, W_OK and X_OK are 4, 2 and 1, the bits of one rwx triple.
     allowed = (static_cast<uint32_t>(mask) & ~granted & 07) == 0;
   }
   fuse_reply_err(req, allowed ? 0 : EACCES);
+}
+
+// security.capability goes with setuid (killpriv.h); most files have none.
+Errno DropCapability(Volume* volume, fuse_ino_t ino) {
+  Errno err = volume->RemoveXattr(ino, "security.capability");
+  return err.value() == ENODATA ? Errno::OK() : err;
+}
+
+// A write or an O_TRUNC open that the kernel flagged (killpriv.h) first drops the file's
+// privileges, so that no crash can leave new bytes under an old setuid bit. The kernel
+// keeps the mode it has cached, so its attributes are invalidated.
+Errno DropPrivileges(fuse_req_t req, fuse_ino_t ino) {
+  Volume* volume = Vol(req);
+  Attr a;
+  Errno err = volume->GetAttr(ino, &a);
+  if (!err.ok()) return err;
+  const uint32_t mode = a.mode & 07777;
+  const uint32_t dropped = ModeWithoutPrivileges(mode, CallerRootOrInGroup(req, a.gid));
+  if (dropped != mode) {
+    SetAttrRequest r;
+    r.valid = SetAttrRequest::kMode;
+    r.mode = dropped;
+    err = volume->SetAttr(ino, r, &a);
+    if (!err.ok()) return err;
+    fuse_lowlevel_notify_inval_inode(Ctx(req)->session, ino, -1, 0);
+  }
+  return DropCapability(volume, ino);
 }
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
@@ -266,7 +307,16 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
     r.ctime_ns = ToNs(attr->st_ctim);
   }
   Attr a;
-  Errno err = Vol(req)->SetAttr(ino, r, &a);
+  Errno err;
+  // A truncation by a caller without CAP_FSETID, or a chown (killpriv.h).
+  if (RequestDropsPrivileges() && !(r.valid & SetAttrRequest::kMode)) {
+    err = Vol(req)->GetAttr(ino, &a);
+    if (!err.ok()) return ReplyError(req, err, "setattr", ino);
+    r.valid |= SetAttrRequest::kMode;
+    r.mode = ModeWithoutPrivileges(a.mode & 07777, CallerRootOrInGroup(req, a.gid));
+  }
+  if (RequestDropsPrivileges()) err = DropCapability(Vol(req), ino);
+  if (err.ok()) err = Vol(req)->SetAttr(ino, r, &a);
   if (!err.ok()) return ReplyError(req, err, "setattr", ino);
   struct stat st = ToStat(a);
   fuse_reply_attr(req, &st, Ctx(req)->attr_timeout);
@@ -330,7 +380,9 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t new_
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   FuseContext* ctx = Ctx(req);
   uint64_t handle = 0;
-  Errno err = ctx->volume->Open(ino, VolumeOpenFlags(ctx, fi->flags), &handle);
+  Errno err;
+  if (RequestDropsPrivileges()) err = DropPrivileges(req, ino);  // O_TRUNC
+  if (err.ok()) err = ctx->volume->Open(ino, VolumeOpenFlags(ctx, fi->flags), &handle);
   if (!err.ok()) return ReplyError(req, err, "open", ino);
   fi->fh = handle;
   // Keep the page cache across opens: only this mount changes the store, and every change
@@ -375,8 +427,12 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* buf, size_t size, off_t o
            fuse_file_info* fi) {
   if (off < 0) return ReplyErrno(req, EINVAL);
   size_t written = 0;
-  Errno err =
-      Vol(req)->Write(fi->fh, static_cast<uint64_t>(off), std::string_view(buf, size), &written);
+  Errno err;
+  if (RequestDropsPrivileges()) err = DropPrivileges(req, ino);
+  if (err.ok()) {
+    err =
+        Vol(req)->Write(fi->fh, static_cast<uint64_t>(off), std::string_view(buf, size), &written);
+  }
   if (!err.ok()) return ReplyError(req, err, "write", ino);
   fuse_reply_write(req, written);
 }

@@ -17,6 +17,7 @@ namespace fs::fuse {
 // session.
 struct FuseContext {
   Volume* volume = nullptr;
+  fuse_session* session = nullptr;  // for notifications to the kernel
   double attr_timeout = 1.0;
   double entry_timeout = 1.0;
   double negative_timeout = 1.0;

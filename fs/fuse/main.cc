@@ -19,6 +19,7 @@
 
 #include "fs/fuse/daemon.h"
 #include "fs/fuse/fuse_ops.h"
+#include "fs/fuse/killpriv.h"
 #include "fs/fuse/log.h"
 #include "fs/fuse/mount_point.h"
 #include "fs/fuse/options.h"
@@ -187,6 +188,8 @@ int Run(int argc, char** argv) {
       return 1;
     }
   }
+  ctx.session = se;
+  if (!InstallKillPrivHooks(se)) Log(LOG_WARNING, "session I/O hooks refused; no KILLPRIV_V2");
   if (!o.foreground) {
     DetachDaemon();
   } else if (chdir("/") != 0) {

@@ -112,6 +112,35 @@ check "other user writes in a 1777 directory" "${NOBODY[@]}" touch "$M/sticky/no
 assert_eq "secret unchanged" secret "$(cat "$M/secret")"
 assert_eq "public unchanged" public "$(cat "$M/public")"
 
+log "# setuid, setgid and capabilities dropped as Linux drops them (by kvfs: HANDLE_KILLPRIV_V2)"
+mode_after() {  # mode_after NAME MODE CMD...: NAME made with MODE, CMD run, its mode printed
+  local f=$M/$1
+  echo x >"$f" && chmod "$2" "$f" || return 1
+  shift 2
+  "$@" "$f" >/dev/null 2>&1
+  stat -c %a "$f"
+}
+append() { echo y >>"$1"; }
+overwrite() { echo z >"$1"; }
+export -f append overwrite
+assert_eq "another user's write drops setuid" 777 "$(mode_after p1 4777 "${NOBODY[@]}" bash -c 'append "$0"')"
+assert_eq "the written bytes are there" "$(printf 'x\ny')" "$(cat "$M/p1")"
+assert_eq "...and setgid of a group-executable file" 777 "$(mode_after p2 2777 "${NOBODY[@]}" bash -c 'append "$0"')"
+assert_eq "...and setgid when not in the group" 767 "$(mode_after p3 2767 "${NOBODY[@]}" bash -c 'append "$0"')"
+assert_eq "another user's truncate drops setuid" 777 "$(mode_after p4 4777 "${NOBODY[@]}" truncate -s 0)"
+assert_eq "another user's O_TRUNC open drops setuid" 777 "$(mode_after p5 4777 "${NOBODY[@]}" bash -c 'overwrite "$0"')"
+assert_eq "root's write keeps setuid" 4755 "$(mode_after p6 4755 bash -c 'append "$0"')"
+assert_eq "root's truncate keeps setuid and setgid" 6755 "$(mode_after p7 6755 truncate -s 0)"
+assert_eq "chown drops setuid" 755 "$(mode_after p8 4755 chown 65534)"
+assert_eq "chown keeps setgid without group execute" 2745 "$(mode_after p9 2745 chown 65534)"
+assert_eq "chown drops setgid with group execute" 755 "$(mode_after p10 2755 chown 65534)"
+echo x >"$M/p11"
+chmod 666 "$M/p11"
+setfattr -n security.capability -v 0x0100000200000000000000000000000000000000 "$M/p11"
+"${NOBODY[@]}" bash -c "echo y >>'$M/p11'"
+check "another user's write drops security.capability" \
+  bash -c "! getfattr -n security.capability '$M/p11' >/dev/null 2>&1"
+
 log "# a mount only root can enter: no default_permissions; access(2) answered by the daemon"
 KVFS_OPTS=()
 remount || die "remount without allow_other failed"
