@@ -101,6 +101,8 @@ fi
 [ "$(id -u)" -eq 0 ] || die "needs root (to drop the page cache)"
 [ -c /dev/fuse ] || die "/dev/fuse is missing"
 "$repo/scripts/install-deps.sh" bench || die "scripts/install-deps.sh bench failed"
+# kvfs's default configuration where the kernel has it; bindfs (libfuse 3.14) cannot use it.
+"$repo/scripts/enable-fuse-uring.sh" || true
 for tool in fio bindfs fusermount3 findmnt git tar dd cmp du awk md5sum; do
   command -v $tool >/dev/null || die "$tool is missing"
 done

@@ -3,7 +3,7 @@
 # Usage: scripts/install-deps.sh [build|test|bench]...   (default: build test)
 set -euo pipefail
 
-build=(cmake g++ make pkg-config zlib1g-dev libxxhash-dev libfuse3-dev fuse3
+build=(cmake g++ make pkg-config zlib1g-dev libxxhash-dev libfuse3-dev fuse3 liburing-dev
        libcli11-dev nlohmann-json3-dev libgtest-dev)
 test=(attr rsync git tar coreutils diffutils python3)
 bench=(libleveldb-dev librocksdb-dev fio bindfs hyperfine)

@@ -9,8 +9,9 @@
 #   after --    passed to the daemon, e.g.  -- -o compression=6,allow_other
 #
 # Installs missing build packages (scripts/install-deps.sh build), builds the Release daemon
-# into build/, mounts in the background (the daemon logs to syslog) and prints how to use,
-# browse and unmount the file system. A mount point that already holds a live kvfs mount is
+# into build/, turns on FUSE over io_uring where the kernel has it
+# (scripts/enable-fuse-uring.sh), mounts in the background (the daemon logs to syslog) and
+# prints how to use, browse and unmount the file system. A mount point that already holds a live kvfs mount is
 # left alone (exit 0); a dead one (its daemon was killed) is detached first.
 set -euo pipefail
 
@@ -69,6 +70,7 @@ esac
 cmake -S "$repo" -B "$repo/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$repo/build" -j"$(nproc)" --target kvfs kvfsck
 
+"$repo/scripts/enable-fuse-uring.sh" || true
 mkdir -p "$mnt"
 # The daemon creates the store directory itself (mode 0700) on first use.
 "$kvfs" "$store" "$mnt" "${extra[@]}"

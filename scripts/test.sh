@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh build test
+# The mount tests then run through FUSE over io_uring, kvfs's default where the kernel has
+# it; tests/mount/uring_test.sh also covers /dev/fuse.
+scripts/enable-fuse-uring.sh || true
 
 jobs=$(nproc)
 build() {  # build DIR [cmake args...]

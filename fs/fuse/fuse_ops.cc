@@ -136,6 +136,8 @@ void Init(void* userdata, fuse_conn_info* conn) {
   //   max_pages (256) from it, and its receive buffer is exactly that large.
   // - No SPLICE_*: every byte must pass through user memory anyway (compression, checksums,
   //   chunk buffers), so splicing would only add pipe copies.
+  // - OVER_IO_URING (negotiated by the session hooks, uring.h): requests come through
+  //   per-CPU rings served by threads pinned to each CPU.
   // - HANDLE_KILLPRIV_V2 (negotiated by the session hooks, killpriv.h): the daemon drops
   //   setuid, setgid and security.capability on the requests the kernel flags, and the
   //   kernel stops asking for security.capability before every write. Not the older

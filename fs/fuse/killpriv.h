@@ -7,19 +7,19 @@
 // machine that took fio's 4 KiB random writes from one round trip each to none.
 //
 // libfuse 3.14 neither negotiates the capability nor passes the request flags on, so the
-// session's I/O hooks (fuse_session_custom_io, public API) do both: the read hook notes the
-// flags of each request for the thread that handles it, and the write hook adds the
-// capability to the INIT reply when the kernel offers it.
+// session's I/O hooks (session_io.h) do both: every request is shown to NoteRequestFlags
+// on the thread that handles it, and the INIT reply gets the capability when the kernel
+// offers it.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
-
-struct fuse_session;
 
 namespace fs::fuse {
 
-// Installs the hooks on a mounted session; false (and nothing changed) if libfuse refuses.
-bool InstallKillPrivHooks(fuse_session* se);
+// Notes, for the calling thread, whether the raw request (fuse_in_header, then its
+// arguments) must drop privileges. Call before handing the request to libfuse.
+void NoteRequestFlags(const char* request, size_t size);
 
 // Whether the request this thread is handling must drop privileges: a WRITE or O_TRUNC OPEN
 // by a caller without CAP_FSETID, a truncating SETATTR by one, or a chown of a non-directory.

@@ -19,10 +19,11 @@
 
 #include "fs/fuse/daemon.h"
 #include "fs/fuse/fuse_ops.h"
-#include "fs/fuse/killpriv.h"
 #include "fs/fuse/log.h"
 #include "fs/fuse/mount_point.h"
 #include "fs/fuse/options.h"
+#include "fs/fuse/session_io.h"
+#include "fs/fuse/uring.h"
 #include "fs/volume.h"
 #include "kv/store.h"
 
@@ -189,7 +190,9 @@ int Run(int argc, char** argv) {
     }
   }
   ctx.session = se;
-  if (!InstallKillPrivHooks(se)) Log(LOG_WARNING, "session I/O hooks refused; no KILLPRIV_V2");
+  if (!InstallSessionHooks(se, o.ring_threads)) {
+    Log(LOG_WARNING, "session I/O hooks refused; no KILLPRIV_V2, no io_uring");
+  }
   if (!o.foreground) {
     DetachDaemon();
   } else if (chdir("/") != 0) {
@@ -221,6 +224,7 @@ int Run(int argc, char** argv) {
   // Normally the kernel has already let go (fusermount3 -u, or the watcher's unmount); after
   // a busy shutdown this detaches the mount lazily.
   fuse_session_unmount(se);
+  StopRings();
   Errno closed = volume->Close();
   fuse_session_destroy(se);
   free(ctx.conn_opts);

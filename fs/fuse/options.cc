@@ -32,6 +32,7 @@ enum Key {
   kKeyEntryTimeout,
   kKeyNegativeTimeout,
   kKeyMaxThreads,
+  kKeyRingThreads,
   kKeyReadahead,
   kKeyVersionMinAge,
   kKeyTrashRetention,
@@ -55,6 +56,7 @@ const struct fuse_opt kOptions[] = {
     FUSE_OPT_KEY("entry_timeout=", kKeyEntryTimeout),
     FUSE_OPT_KEY("negative_timeout=", kKeyNegativeTimeout),
     FUSE_OPT_KEY("max_threads=", kKeyMaxThreads),
+    FUSE_OPT_KEY("ring_threads=", kKeyRingThreads),
     FUSE_OPT_KEY("readahead=", kKeyReadahead),
     FUSE_OPT_KEY("version_min_age=", kKeyVersionMinAge),
     FUSE_OPT_KEY("trash_retention=", kKeyTrashRetention),
@@ -230,6 +232,9 @@ int ProcessArg(void* data, const char* arg, int key, struct fuse_args* /*outargs
     case kKeyMaxThreads:
       ParseUnsigned(st, arg, 1, 1024, &o->max_threads);
       return 0;
+    case kKeyRingThreads:
+      ParseUnsigned(st, arg, 0, 64, &o->ring_threads);
+      return 0;
     case kKeyReadahead:
       ParseUnsigned(st, arg, 0, size_t{1} << 30, &o->readahead);
       return 0;
@@ -276,6 +281,8 @@ void PrintUsage(const char* program, bool full) {
           "  -o entry_timeout=S     seconds the kernel caches names (default 1)\n"
           "  -o negative_timeout=S  seconds the kernel caches missing names (default 1)\n"
           "  -o max_threads=N       FUSE worker threads (default: libfuse's, 10)\n"
+          "  -o ring_threads=N      threads per CPU serving FUSE over io_uring when the\n"
+          "                         kernel offers it (fuse.enable_uring=Y; default 2, 0 = off)\n"
           "  -o readahead=BYTES     the kernel's readahead on the mount (default 1M; 0 keeps\n"
           "                         the kernel's 128K; needs root)\n"
           "  -o [no_]writeback_cache, max_write=N, max_readahead=N, readdirplus=yes|no|auto\n"

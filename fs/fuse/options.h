@@ -34,6 +34,7 @@ struct DaemonOptions {
   double entry_timeout = 1.0;     // -o entry_timeout=SECONDS
   double negative_timeout = 1.0;  // -o negative_timeout=SECONDS (0: no negative caching)
   unsigned max_threads = 0;       // -o max_threads=N (0: libfuse's default)
+  unsigned ring_threads = 2;      // -o ring_threads=N per CPU for FUSE over io_uring (0: off)
   size_t readahead = 1 << 20;     // -o readahead=BYTES (0: the kernel's 128 KiB)
 };
 
