@@ -246,25 +246,35 @@ Errno DropCapability(Volume* volume, fuse_ino_t ino) {
   return err.value() == ENODATA ? Errno::OK() : err;
 }
 
+// Adds dropping the file's privileges (killpriv.h) to `r`: setuid and setgid leave the
+// mode, unless `r` sets a mode itself, and security.capability is removed now.
+Errno AddPrivilegeDrop(fuse_req_t req, fuse_ino_t ino, SetAttrRequest* r) {
+  Volume* volume = Vol(req);
+  if (!(r->valid & SetAttrRequest::kMode)) {
+    Attr a;
+    Errno err = volume->GetAttr(ino, &a);
+    if (!err.ok()) return err;
+    const uint32_t mode = a.mode & 07777;
+    const uint32_t dropped = ModeWithoutPrivileges(mode, CallerRootOrInGroup(req, a.gid));
+    if (dropped != mode) {
+      r->valid |= SetAttrRequest::kMode;
+      r->mode = dropped;
+    }
+  }
+  return DropCapability(volume, ino);
+}
+
 // A write or an O_TRUNC open that the kernel flagged (killpriv.h) first drops the file's
 // privileges, so that no crash can leave new bytes under an old setuid bit. The kernel
 // keeps the mode it has cached, so its attributes are invalidated.
 Errno DropPrivileges(fuse_req_t req, fuse_ino_t ino) {
-  Volume* volume = Vol(req);
+  SetAttrRequest r;
+  Errno err = AddPrivilegeDrop(req, ino, &r);
+  if (!err.ok() || r.valid == 0) return err;
   Attr a;
-  Errno err = volume->GetAttr(ino, &a);
-  if (!err.ok()) return err;
-  const uint32_t mode = a.mode & 07777;
-  const uint32_t dropped = ModeWithoutPrivileges(mode, CallerRootOrInGroup(req, a.gid));
-  if (dropped != mode) {
-    SetAttrRequest r;
-    r.valid = SetAttrRequest::kMode;
-    r.mode = dropped;
-    err = volume->SetAttr(ino, r, &a);
-    if (!err.ok()) return err;
-    fuse_lowlevel_notify_inval_inode(Ctx(req)->session, ino, -1, 0);
-  }
-  return DropCapability(volume, ino);
+  err = Vol(req)->SetAttr(ino, r, &a);
+  if (err.ok()) fuse_lowlevel_notify_inval_inode(Ctx(req)->session, ino, -1, 0);
+  return err;
 }
 
 void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
@@ -310,14 +320,8 @@ void SetAttr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set,
   }
   Attr a;
   Errno err;
-  // A truncation by a caller without CAP_FSETID, or a chown (killpriv.h).
-  if (RequestDropsPrivileges() && !(r.valid & SetAttrRequest::kMode)) {
-    err = Vol(req)->GetAttr(ino, &a);
-    if (!err.ok()) return ReplyError(req, err, "setattr", ino);
-    r.valid |= SetAttrRequest::kMode;
-    r.mode = ModeWithoutPrivileges(a.mode & 07777, CallerRootOrInGroup(req, a.gid));
-  }
-  if (RequestDropsPrivileges()) err = DropCapability(Vol(req), ino);
+  // A truncation by a caller without CAP_FSETID, or a chown (killpriv.h): one batch.
+  if (RequestDropsPrivileges()) err = AddPrivilegeDrop(req, ino, &r);
   if (err.ok()) err = Vol(req)->SetAttr(ino, r, &a);
   if (!err.ok()) return ReplyError(req, err, "setattr", ino);
   struct stat st = ToStat(a);
@@ -481,6 +485,13 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Errno err = Vol(req)->OpenDir(ino, &handle);
   if (!err.ok()) return ReplyError(req, err, "opendir", ino);
   fi->fh = handle;
+  // The kernel may keep a directory's listing between opens: every change to a directory
+  // comes through this mount, and the kernel drops the listing at each. Not for .kvfs's
+  // views, which change with the files they show.
+  if (!IsMetaIno(ino)) {
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+  }
   if (fuse_reply_open(req, fi) != 0) Vol(req)->ReleaseDir(handle).IgnoreError();
 }
 

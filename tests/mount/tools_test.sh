@@ -372,6 +372,35 @@ log "# shared writable mmap"
 check "mmap write, msync, read back" "$PY" "$HERE/mmap_check.py" write "$M/mmap.bin"
 
 # ---------------------------------------------------------------------------------------------
+log "# directory listings the kernel keeps between opens stay exact"
+L=$M/listing
+mkdir "$L"
+listing() { ls -A "$L" | tr '\n' ' '; }
+assert_eq "empty" "" "$(listing)"
+touch "$L/a"
+assert_eq "after create" "a " "$(listing)"
+mv "$L/a" "$L/b"
+assert_eq "after rename" "b " "$(listing)"
+ln "$L/b" "$L/c"
+ln -s b "$L/s"
+mkdir "$L/d"
+assert_eq "after link, symlink, mkdir" "b c d s " "$(listing)"
+rm "$L/b"
+rmdir "$L/d"
+assert_eq "after unlink, rmdir" "c s " "$(listing)"
+echo moved >"$M/from-elsewhere"
+mv "$M/from-elsewhere" "$L/"
+assert_eq "after a rename into it" "c from-elsewhere s " "$(listing)"
+mv "$L/from-elsewhere" "$M/"
+assert_eq "after a rename out of it" "c s " "$(listing)"
+echo one >"$L/v"
+before=$(ls "$M/.kvfs/history/listing/v" | wc -l)
+echo two >"$L/v"
+after=$(ls "$M/.kvfs/history/listing/v" | wc -l)
+check "the history view lists the new version ($before, then $after)" test "$after" -gt "$before"
+rm -rf "$L" "$M/from-elsewhere"
+
+# ---------------------------------------------------------------------------------------------
 log "# after a remount"
 sha_sparse=$(sha256sum <"$M/sparse2")
 remount || die "remount failed"
