@@ -181,7 +181,9 @@ fuse_mount() {  # fs wl [extra kvfs -o options]
   local fs=$1 wl=$2 base=$work/$1/$2 pid i opts=$kvfs_opts${3:+${kvfs_opts:+,}$3}
   mkdir -p "$base/mnt"
   if [ "$fs" = kvfs ]; then
-    "$kvfs" "$base/store" "$base/mnt" -f ${opts:+-o "$opts"} >>"$logs/kvfs-$wl.log" 2>&1 &
+    # In a session of its own, as the detached daemon of scripts/run.sh is (-f keeps the pid
+    # here; setsid execs without forking in a script): fs/fuse/uring.cc, RunsInOwnAutogroup.
+    setsid "$kvfs" "$base/store" "$base/mnt" -f ${opts:+-o "$opts"} >>"$logs/kvfs-$wl.log" 2>&1 &
   else
     mkdir -p "$base/back"
     bindfs -f "$base/back" "$base/mnt" >>"$logs/bindfs-$wl.log" 2>&1 &

@@ -28,6 +28,19 @@ if ((rings)); then
   check "daemon serves through io_uring" grep -q "serving FUSE through io_uring" "$KVFS_LOG"
 fi
 
+# ring_policy: the scheduling classes of the daemon's ring threads, e.g. "IDL IDL IDL IDL".
+ring_policy() { ps -L -o cls=,comm= -p "$KVFS_PID" | awk '$2 ~ /^kvfs-ring/ { print $1 }' | xargs; }
+# every_ring CLASS: CLASS once per ring thread (2 per possible CPU, the default).
+every_ring() {
+  local cpus=$(($(sed 's/.*[-,]//' /sys/devices/system/cpu/possible) + 1)) i out=()
+  for ((i = 0; i < 2 * cpus; i++)); do out+=("$1"); done
+  echo "${out[*]}"
+}
+if ((rings)); then
+  # -f from this script: the daemon shares the script's session, so no SCHED_IDLE.
+  assert_eq "ring threads at normal priority in a shared session" "$(every_ring TS)" "$(ring_policy)"
+fi
+
 # A real tree in and out.
 cp -a /usr/include/linux "$M/linux" || fail "cp -a into the mount"
 check "cp -a tree matches" diff -r /usr/include/linux "$M/linux"
@@ -96,6 +109,19 @@ if ((rings)); then
   fi
 fi
 
+# ---- In a session of its own (as when detached), the ring threads run as SCHED_IDLE.
+if ((rings)); then
+  printf '#!/bin/sh\nexec setsid "%s" "$@"\n' "$KVFS" >"$WORK/kvfs-setsid"
+  chmod +x "$WORK/kvfs-setsid"
+  real_kvfs=$KVFS
+  KVFS=$WORK/kvfs-setsid
+  mount_kvfs || die "mount in a session of its own failed"
+  KVFS=$real_kvfs
+  assert_eq "ring threads SCHED_IDLE in a session of their own" "$(every_ring IDL)" "$(ring_policy)"
+  check "a big file through SCHED_IDLE rings" cmp "$WORK/big" "$M/big"
+  unmount || die "unmount failed"
+fi
+
 # ---- The same store through /dev/fuse only.
 mount_kvfs -o ring_threads=0 || die "mount with ring_threads=0 failed"
 check "no rings with ring_threads=0" bash -c "! grep -q io_uring '$KVFS_LOG'"
@@ -113,6 +139,15 @@ term_unmount && pass "SIGTERM unmounts with the rings running"
 mount_kvfs -o ring_threads=0 || die "remount failed"
 check "file written just before SIGTERM" cmp "$WORK/late" "$M/late"
 unmount
+
+# ---- A bad ring_threads is refused with one line.
+out=$("$KVFS" "$STORE" "$MNT" -f -o ring_threads=65 2>&1 </dev/null)
+rc=$?
+if ((rc == 2)) && [[ $(printf '%s\n' "$out" | head -n 1) == *"bad option 'ring_threads=65' (expected 0..64)"* ]]; then
+  pass "ring_threads=65 refused: $(printf '%s\n' "$out" | head -n 1)"
+else
+  fail "ring_threads=65: exit $rc, $out"
+fi
 
 restore_param
 finish
