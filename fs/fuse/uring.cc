@@ -318,6 +318,7 @@ class RingThread {
       }
       io_uring_cq_advance(&ring_, seen);
     }
+    io_uring_submit(&ring_);  // a reply served in the last batch
   }
 
   // Rebuilds the request the kernel wrote into the entry as /dev/fuse would have delivered

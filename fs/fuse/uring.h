@@ -5,8 +5,9 @@
 // tens of microseconds; a FUSE round trip measured 15-30 µs here, against 5.6 µs when the
 // caller and the daemon share a CPU. With io_uring the kernel keeps one request queue per
 // CPU and hands a request to the queue of the CPU its caller runs on; kvfs serves each
-// queue with threads pinned to that CPU (and as SCHED_IDLE, so that the caller stays there
-// too), so a metadata round trip never leaves the CPU. Bulk reads and writes, which keep a
+// queue with threads pinned to that CPU (and, when the daemon has its session to itself, as
+// SCHED_IDLE, so that the caller stays there too), so a metadata round trip never leaves
+// the CPU. Bulk reads and writes, which keep a
 // CPU busy for a while, move to another CPU (RingThread::Place in uring.cc).
 //
 // How: the kernel offers FUSE_OVER_IO_URING in INIT when the fuse module's enable_uring
