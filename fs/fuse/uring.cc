@@ -251,9 +251,9 @@ class RingThread {
     if (CPU_COUNT(&cpus) > 0 && sched_setaffinity(0, sizeof(cpus), &cpus) != 0) {
       Log(LOG_DEBUG, "io_uring queue %u: affinity: %s", qid_, strerror(errno));
     }
+    if (!idle_policy_) return;  // SCHED_OTHER throughout
     const sched_param no_priority = {};
-    const int policy = bulk || !idle_policy_ ? SCHED_OTHER : SCHED_IDLE;
-    if (sched_setscheduler(0, policy, &no_priority) != 0) {
+    if (sched_setscheduler(0, bulk ? SCHED_OTHER : SCHED_IDLE, &no_priority) != 0) {
       Log(LOG_DEBUG, "io_uring queue %u: scheduling policy: %s", qid_, strerror(errno));
     }
   }
@@ -335,10 +335,7 @@ class RingThread {
     if (in.len < sizeof(in) + payload_size || fixed > kHeaderArea || payload_size > max_payload_) {
       Log(LOG_ERR, "io_uring: malformed request (opcode %u, len %u, payload %zu)", in.opcode,
           in.len, payload_size);
-      fuse_out_header out = {sizeof(out), -EIO, in.unique};
-      iovec reply = {&out, sizeof(out)};
-      Reply(&reply, 1);
-      return;
+      return ReplyEio();
     }
     char* request = payload_ - fixed - sizeof(in);
     std::memcpy(request, &in, sizeof(in));
@@ -362,10 +359,14 @@ class RingThread {
       // Every request that comes through a ring expects a reply (FORGET, the one that does
       // not, comes through /dev/fuse); without one the entry would stay with the kernel.
       Log(LOG_ERR, "io_uring: opcode %u was not answered", in.opcode);
-      fuse_out_header out = {sizeof(out), -EIO, in.unique};
-      iovec reply = {&out, sizeof(out)};
-      Reply(&reply, 1);
+      ReplyEio();
     }
+  }
+
+  void ReplyEio() {
+    fuse_out_header out = {sizeof(out), -EIO, unique_};
+    iovec reply = {&out, sizeof(out)};
+    Reply(&reply, 1);
   }
 
   fuse_session* const se_;
@@ -424,7 +425,5 @@ void StopRings() {
   Log(LOG_INFO, "%llu requests served through io_uring",
       static_cast<unsigned long long>(g_served.load()));
 }
-
-uint64_t RingRequestsServed() { return g_served.load(); }
 
 }  // namespace fs::fuse

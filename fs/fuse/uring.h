@@ -20,7 +20,6 @@
 #pragma once
 
 #include <cstddef>
-#include <cstdint>
 
 struct fuse_session;
 struct iovec;
@@ -41,8 +40,5 @@ bool ReplyThroughRing(const iovec* iov, int count);
 // Stops and joins the ring threads. Call after the session loop has ended and before the
 // file system they serve goes away.
 void StopRings();
-
-// The number of requests served through the rings so far.
-uint64_t RingRequestsServed();
 
 }  // namespace fs::fuse
