@@ -399,6 +399,22 @@ echo two >"$L/v"
 after=$(ls "$M/.kvfs/history/listing/v" | wc -l)
 check "the history view lists the new version ($before, then $after)" test "$after" -gt "$before"
 rm -rf "$L" "$M/from-elsewhere"
+# A listing must survive the kernel dropping its page cache midway (a directory listing the
+# kernel cached once resumed on another handle at an offset only the first one knew: EINVAL).
+mkdir "$M/big-dir"
+(cd "$M/big-dir" && seq 1 20000 | xargs touch)
+find "$M/big-dir" >/dev/null
+( for i in $(seq 1 300); do echo 1 >/proc/sys/vm/drop_caches; sleep 0.02; done ) &
+dropper=$!
+short=0
+for i in $(seq 1 60); do
+  n=$(find "$M/big-dir" -type f 2>>"$WORK/listing.err" | wc -l)
+  [[ $n == 20000 ]] || short=$((short + 1))
+done
+kill "$dropper" 2>/dev/null
+wait "$dropper" 2>/dev/null
+assert_eq "60 listings of 20000 names while the page cache is dropped: short ones ($(sort -u "$WORK/listing.err" | head -c 200))" 0 "$short"
+rm -rf "$M/big-dir"
 
 # ---------------------------------------------------------------------------------------------
 log "# after a remount"
