@@ -1,11 +1,15 @@
 // Directory handles and ReadDir with resumable cookies.
 //
-// Entries come in name order from a one-shard prefix scan of D<dir>. An offset is a cookie
-// of the handle naming the entry it follows; resuming seeks just past that name, so entries
+// Entries come in name order from a one-shard prefix scan of D<dir>. An entry's offset is a
+// cookie derived from its name's hash, so every handle of the directory gives a name the same
+// offset: the kernel resumes a cached listing on whichever handle it holds. A handle maps the
+// cookies it has handed out back to names; resuming seeks just past that name, so entries
 // added or removed meanwhile never make ReadDir skip or repeat an entry that existed
 // throughout (a position index would).
 #include <sys/stat.h>
+#include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #include "fs/keys.h"
@@ -16,6 +20,19 @@ namespace fs {
 namespace {
 constexpr uint64_t kDotOffset = 1;     // cookie after "."
 constexpr uint64_t kDotDotOffset = 2;  // cookie after ".."
+constexpr uint64_t kFirstCookie = 3;
+constexpr uint64_t kCookieEnd = uint64_t{1} << 63;  // offsets are a signed off_t
+
+// The cookie of `name` on `dh`: the name's hash, or, when another name on this handle took it,
+// the next free value. REQUIRES: dh.mu held.
+uint64_t AssignCookie(DirHandle& dh, std::string_view name) {
+  uint64_t cookie = std::max(XXH3_64bits(name.data(), name.size()) >> 1, kFirstCookie);
+  for (;;) {
+    auto [it, inserted] = dh.cookies.try_emplace(cookie, name);
+    if (inserted || it->second == name) return cookie;
+    cookie = cookie + 1 < kCookieEnd ? cookie + 1 : kFirstCookie;
+  }
+}
 }  // namespace
 
 Errno VolumeImpl::OpenDir(Ino ino, uint64_t* handle) {
@@ -82,22 +99,31 @@ Errno VolumeImpl::ReadDir(uint64_t handle, uint64_t offset, const DirFiller& fil
     offset = kDotDotOffset;
   }
   const std::string prefix = keys::InoKey(keys::kDentry, dh->ino);
+  std::unique_ptr<kv::Iterator> it = store_->NewIterator(kv::ReadOptions(), prefix);
   std::string start = prefix;
   if (offset > kDotDotOffset) {
     auto c = dh->cookies.find(offset);
-    if (c == dh->cookies.end()) return Errno(EINVAL, "unknown directory offset");
+    if (c == dh->cookies.end()) {
+      // An offset another handle gave out: hand out this handle's cookies in listing order
+      // until one is `offset`, as a listing from the start would have.
+      for (it->Seek(prefix); it->Valid() && c == dh->cookies.end(); it->Next()) {
+        if (AssignCookie(*dh, it->key().substr(prefix.size())) == offset) {
+          c = dh->cookies.find(offset);
+        }
+      }
+      if (!it->status().ok()) return Errno::FromStatus(it->status());
+      if (c == dh->cookies.end()) return Errno(EINVAL, "unknown directory offset");
+    }
     start.append(c->second);
     start.push_back('\0');  // the smallest key after the name
   }
-  std::unique_ptr<kv::Iterator> it = store_->NewIterator(kv::ReadOptions(), prefix);
   for (it->Seek(start); it->Valid(); it->Next()) {
     DentryValue entry;
     if (!DecodeDentry(it->value(), &entry)) return Errno(EIO, "corrupt directory entry");
     std::string_view name = it->key().substr(prefix.size());
-    uint64_t cookie = dh->next_cookie;
-    if (!filler(DirEntry{name, entry.ino, entry.type, cookie})) return Errno::OK();
-    dh->cookies.emplace(cookie, std::string(name));
-    ++dh->next_cookie;
+    if (!filler(DirEntry{name, entry.ino, entry.type, AssignCookie(*dh, name)})) {
+      return Errno::OK();
+    }
   }
   return Errno::FromStatus(it->status());
 }

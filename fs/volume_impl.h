@@ -64,8 +64,8 @@ struct ListedEntry {
 struct DirHandle {
   uint64_t ino = 0;
   std::mutex mu;
-  std::map<uint64_t, std::string> cookies;  // GUARDED_BY(mu): offset -> name it follows
-  uint64_t next_cookie = 3;                 // GUARDED_BY(mu); 1 and 2 are "." and ".."
+  // GUARDED_BY(mu): offset -> name it follows (readdir.cc); 1 and 2 follow "." and "..".
+  std::unordered_map<uint64_t, std::string> cookies;
   // Views and trashed directories are listed whole when read from offset 0; offset 2 + i
   // then follows listed[i - 1].
   bool is_listed = false;           // GUARDED_BY(mu)

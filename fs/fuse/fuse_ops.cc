@@ -485,9 +485,15 @@ void OpenDir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   Errno err = Vol(req)->OpenDir(ino, &handle);
   if (!err.ok()) return ReplyError(req, err, "opendir", ino);
   fi->fh = handle;
-  // No cache_readdir: when the kernel loses a page of a cached listing it goes on through
-  // READDIR at the offset it had reached, and offsets are cookies of the handle that
-  // listed the directory first (readdir.cc); another handle answers EINVAL.
+  // The kernel may keep a directory's listing between opens: every change to a directory
+  // comes through this mount, and the kernel drops the listing at each. When it loses a page
+  // of the listing it resumes through READDIR on this handle, at the offset it had reached;
+  // offsets are the same on every handle (readdir.cc). Not for .kvfs's views, which change
+  // with the files they show.
+  if (!IsMetaIno(ino)) {
+    fi->cache_readdir = 1;
+    fi->keep_cache = 1;
+  }
   if (fuse_reply_open(req, fi) != 0) Vol(req)->ReleaseDir(handle).IgnoreError();
 }
 

@@ -591,6 +591,36 @@ TEST_F(VolumeTest, ReadDirCursorSurvivesChanges) {
   EXPECT_EQ(ErrOf(vol_->ReadDir(dh, 0, [](const DirEntry&) { return true; })), EBADF);
 }
 
+// The kernel resumes a cached listing on whichever handle of the directory it holds, at an
+// offset another handle gave out; every name must have the same offset on every handle.
+TEST_F(VolumeTest, ReadDirOffsetsResumeOnAnotherHandle) {
+  for (int i = 0; i < 40; ++i) MakeFile(kRootIno, "f" + std::to_string(i));
+  auto list = [&](uint64_t dh, uint64_t offset, size_t limit) {
+    std::vector<std::pair<std::string, uint64_t>> got;
+    EXPECT_TRUE(vol_->ReadDir(dh, offset,
+                              [&](const DirEntry& e) {
+                                if (got.size() == limit) return false;
+                                got.emplace_back(e.name, e.next_offset);
+                                return true;
+                              })
+                    .ok());
+    return got;
+  };
+  uint64_t first, second;
+  ASSERT_TRUE(vol_->OpenDir(kRootIno, &first).ok());
+  ASSERT_TRUE(vol_->OpenDir(kRootIno, &second).ok());
+  auto whole = list(first, 0, 1000);
+  ASSERT_EQ(whole.size(), 42u);
+  // Resume the second, fresh handle after each entry the first one listed.
+  for (size_t i = 0; i < whole.size(); ++i) {
+    auto rest = list(second, whole[i].second, 1000);
+    ASSERT_EQ(rest.size(), whole.size() - i - 1) << whole[i].first;
+    for (size_t j = 0; j < rest.size(); ++j) EXPECT_EQ(rest[j], whole[i + 1 + j]);
+  }
+  ASSERT_TRUE(vol_->ReleaseDir(second).ok());
+  ASSERT_TRUE(vol_->ReleaseDir(first).ok());
+}
+
 TEST_F(VolumeTest, Xattrs) {
   Ino f = MakeFile(kRootIno, "f");
   std::string v;
