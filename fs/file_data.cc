@@ -24,6 +24,14 @@ Errno VolumeImpl::FetchChunk(Ino ino, uint64_t index, std::shared_ptr<const std:
   return Errno::OK();
 }
 
+Errno VolumeImpl::FetchChunkInto(Ino ino, uint64_t index, std::span<char> buf, size_t* size) {
+  kv::Status s = store_->GetInto(kv::ReadOptions(), keys::Chunk(ino, index), buf, size);
+  if (s.IsNotFound()) *size = 0;
+  if (s.IsInvalidArgument()) return Errno(EIO, "chunk larger than the chunk size");
+  if (!s.ok() && !s.IsNotFound()) return Errno::FromStatus(s);
+  return Errno::OK();
+}
+
 Errno VolumeImpl::ReadCleanChunk(Ino ino, uint64_t index,
                                  std::shared_ptr<const std::string>* data) {
   *data = cache_.Lookup(ino, index);
@@ -70,9 +78,14 @@ void VolumeImpl::AssembleRead(uint64_t offset, uint64_t end, const std::vector<C
     const uint64_t start = piece.index * chunk_size_;
     uint64_t from = std::max(offset, start);  // piece.base <= from
     const uint64_t to = std::min<uint64_t>(end, start + chunk_size_);
-    const uint64_t data_end = std::min<uint64_t>(to, piece.base + piece.bytes->size());
+    const size_t size = piece.direct ? piece.direct_size : piece.bytes->size();
+    const uint64_t data_end = std::min<uint64_t>(to, piece.base + size);
     if (from < data_end) {
-      out->Append(piece.bytes, from - piece.base, data_end - from);
+      if (piece.direct) {
+        out->AppendFromDestination(from - offset, data_end - from);
+      } else {
+        out->Append(piece.bytes, from - piece.base, data_end - from);
+      }
       from = data_end;
     }
     if (from < to) out->Append(zeros_, 0, to - from);

@@ -103,8 +103,20 @@ Errno VolumeImpl::Read(uint64_t handle, uint64_t offset, size_t size, ReadBuffer
       const uint64_t generation = state->data_generation;
       const bool unlocked = attempt < kAttempts;
       if (unlocked) lock.unlock();
+      const std::span<char> destination = data->destination();
       for (ChunkPiece& piece : pieces) {
         if (piece.bytes) continue;
+        // A whole chunk within the destination is read into it, not through a string (nor
+        // into the cache: the kernel's page cache keeps what a large read brings in).
+        if (piece.base >= offset && piece.base + chunk_size_ <= end &&
+            piece.base - offset + chunk_size_ <= destination.size()) {
+          err = FetchChunkInto(state->ino, piece.index,
+                               destination.subspan(piece.base - offset, chunk_size_),
+                               &piece.direct_size);
+          if (!err.ok()) return err;
+          piece.direct = true;
+          continue;
+        }
         err = FetchChunk(state->ino, piece.index, &piece.bytes);
         if (!err.ok()) return err;
         piece.fetched = true;

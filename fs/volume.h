@@ -18,6 +18,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -204,13 +205,20 @@ struct VolumeOptions {
 
 // The bytes a Read returns: slices of shared, immutable buffers. A cached chunk goes to the
 // caller (the FUSE reply's iovec) without a copy, and a hole points at shared zeros.
+//
+// A caller that knows where the bytes will end up (a FUSE ring entry's reply buffer) names
+// it as the destination: Read then reads whole chunks that are not cached straight into it,
+// destination[i] holding the byte at the read's offset + i, and their slices point there.
 class ReadBuffer {
  public:
   struct Slice {
-    std::shared_ptr<const std::string> owner;  // keeps `data` alive
+    std::shared_ptr<const std::string> owner;  // keeps `data` alive; null in the destination
     const char* data;
     size_t size;
   };
+
+  ReadBuffer() = default;
+  explicit ReadBuffer(std::span<char> destination) : destination_(destination) {}
 
   void Clear() {
     slices_.clear();
@@ -223,12 +231,20 @@ class ReadBuffer {
     slices_.push_back({std::move(owner), data, n});
     size_ += n;
   }
+  // Appends destination[offset, offset + n). REQUIRES: offset + n <= destination().size().
+  void AppendFromDestination(size_t offset, size_t n) {
+    if (n == 0) return;
+    slices_.push_back({nullptr, destination_.data() + offset, n});
+    size_ += n;
+  }
+  std::span<char> destination() const { return destination_; }
   const std::vector<Slice>& slices() const { return slices_; }
   size_t size() const { return size_; }
   // The bytes in one string (for callers that want them flat, such as tests).
   std::string ToString() const;
 
  private:
+  std::span<char> destination_;
   std::vector<Slice> slices_;
   size_t size_ = 0;
 };

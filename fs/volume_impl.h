@@ -210,6 +210,10 @@ class VolumeImpl final : public Volume {
     uint64_t base = 0;
     std::shared_ptr<const std::string> bytes;
     bool fetched = false;  // read from the store by this read, not yet in the cache
+    // Read from the store straight into the ReadBuffer's destination instead (bytes stays
+    // null): the chunk's first `direct_size` bytes, at destination offset base - read offset.
+    bool direct = false;
+    size_t direct_size = 0;
   };
   // Plans a read of [offset, end) (within the file): one piece per chunk, from the inline
   // bytes, the write buffer or the cache. Returns how many pieces are still null.
@@ -239,6 +243,8 @@ class VolumeImpl final : public Volume {
   Errno ReadCleanChunk(Ino ino, uint64_t index, std::shared_ptr<const std::string>* data);
   // The same from the store, bypassing the cache; needs no lock.
   Errno FetchChunk(Ino ino, uint64_t index, std::shared_ptr<const std::string>* data);
+  // The same into buf[0, *size) (chunk_size_ bytes of room).
+  Errno FetchChunkInto(Ino ino, uint64_t index, std::span<char> buf, size_t* size);
   // The bytes of [offset, end) from planned pieces; zeros where they hold none.
   void AssembleRead(uint64_t offset, uint64_t end, const std::vector<ChunkPiece>& pieces,
                     ReadBuffer* out) const;

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstdint>
 #include <memory>
+#include <span>
 
 namespace kv {
 namespace {
@@ -82,13 +83,13 @@ class Inflater {
   Inflater(const Inflater&) = delete;
   Inflater& operator=(const Inflater&) = delete;
 
-  bool Run(std::string_view in, size_t raw_len, std::string* out) {
+  // Inflates `in` into exactly `out`.
+  bool Run(std::string_view in, std::span<char> out) {
     if (!ok_ || inflateReset(&zs_) != Z_OK) return false;
-    out->resize(raw_len);
     zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
     zs_.avail_in = static_cast<uInt>(in.size());
-    zs_.next_out = reinterpret_cast<Bytef*>(out->data());
-    zs_.avail_out = static_cast<uInt>(raw_len);
+    zs_.next_out = reinterpret_cast<Bytef*>(out.data());
+    zs_.avail_out = static_cast<uInt>(out.size());
     int r = inflate(&zs_, Z_FINISH);
     return r == Z_STREAM_END && zs_.avail_out == 0 && zs_.avail_in == 0;
   }
@@ -118,12 +119,17 @@ bool CompressValue(const CompressionOptions& options, std::string_view value, st
   return deflater->Run(value, value.size() - value.size() / 16, out);
 }
 
-Status DecompressValue(std::string_view stored, size_t raw_len, std::string* out) {
+Status DecompressValueInto(std::string_view stored, std::span<char> out) {
   thread_local Inflater inflater;
-  if (!inflater.Run(stored, raw_len, out)) {
+  if (!inflater.Run(stored, out)) {
     return Status::Corruption("compressed value does not inflate to its recorded size");
   }
   return Status::OK();
+}
+
+Status DecompressValue(std::string_view stored, size_t raw_len, std::string* out) {
+  out->resize(raw_len);
+  return DecompressValueInto(stored, *out);
 }
 
 }  // namespace kv

@@ -1,6 +1,7 @@
 // Per-value zlib compression: raw deflate when it saves space, the raw bytes otherwise.
 #pragma once
 
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -23,5 +24,7 @@ bool CompressValue(const CompressionOptions& options, std::string_view value, st
 
 // Inflates `stored` into *out, which must come to exactly raw_len bytes.
 Status DecompressValue(std::string_view stored, size_t raw_len, std::string* out);
+// The same into `out`, which the value must fill exactly.
+Status DecompressValueInto(std::string_view stored, std::span<char> out);
 
 }  // namespace kv

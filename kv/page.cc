@@ -356,9 +356,8 @@ Status Page::ResolveLocked(std::string_view key, const IndexEntry& entry, Sequen
   }
 }
 
-Status Page::Get(std::string_view key, SequenceNumber at, std::string* value) {
-  thread_local std::string scratch;
-  std::shared_lock lock(mu_);
+Status Page::LocateLocked(std::string_view key, SequenceNumber at, uint64_t* offset,
+                          uint64_t* size) {
   // Short keys: find the entry by hash alone and check the key in the record, whose bytes
   // are read next anyway; the index's own copy of the key would cost a cache miss.
   constexpr size_t kMaxCheckedKey = 256;
@@ -380,17 +379,27 @@ Status Page::Get(std::string_view key, SequenceNumber at, std::string* value) {
     }
   }
   const IndexEntry entry = *found_entry;
-  RecordHeader h;
-  uint64_t offset = entry.offset;
-  uint64_t size = entry.record_size;
+  *offset = entry.offset;
+  *size = entry.record_size;
   if (entry.sequence > at) {
+    RecordHeader h;
     bool found = false;
-    KV_RETURN_IF_ERROR(ResolveLocked(key, entry, at, &found, &h, &offset));
-    if (!found) return Status::NotFound({});
-    size = h.record_size();
+    KV_RETURN_IF_ERROR(ResolveLocked(key, entry, at, &found, &h, offset));
+    if (!found || h.deleted()) return Status::NotFound({});
+    *size = h.record_size();
   } else if (entry.deleted) {
     return Status::NotFound({});
   }
+  return Status::OK();
+}
+
+Status Page::Get(std::string_view key, SequenceNumber at, std::string* value) {
+  thread_local std::string scratch;
+  std::shared_lock lock(mu_);
+  uint64_t offset = 0;
+  uint64_t size = 0;
+  KV_RETURN_IF_ERROR(LocateLocked(key, at, &offset, &size));
+  RecordHeader h;
   std::string_view record;
   KV_RETURN_IF_ERROR(ViewRecordLocked(offset, size, &h, &scratch, &record));
   if (h.deleted()) return Status::NotFound({});
@@ -399,6 +408,49 @@ Status Page::Get(std::string_view key, SequenceNumber at, std::string* value) {
   }
   Status s = ValueFromRecord(h, record, value);
   if (!s.ok()) return CorruptionAt(offset, s);
+  return Status::OK();
+}
+
+Status Page::GetInto(std::string_view key, SequenceNumber at, std::span<char> buf, size_t* size) {
+  thread_local std::string scratch;
+  std::shared_lock lock(mu_);
+  uint64_t offset = 0;
+  uint64_t record_size = 0;
+  KV_RETURN_IF_ERROR(LocateLocked(key, at, &offset, &record_size));
+  // The header and key first, so that a value stored raw is read straight into buf.
+  const size_t head = kRecordHeaderSize + key.size();
+  scratch.resize(std::min<uint64_t>(head, record_size));
+  size_t got = 0;
+  KV_RETURN_IF_ERROR(ReadLocked(*file_, true, offset, scratch.size(), scratch.data(), &got));
+  if (got < head) return CorruptionAt(offset, Status::Corruption("record length mismatch"));
+  RecordHeader h;
+  Status s = DecodeRecordHeader(scratch.data(), &h);
+  if (!s.ok()) return CorruptionAt(offset, s);
+  if (h.record_size() != record_size || h.key_len != key.size()) {
+    return CorruptionAt(offset, Status::Corruption("record length mismatch"));
+  }
+  if (std::string_view(scratch).substr(kRecordHeaderSize) != key) {
+    return CorruptionAt(offset, Status::Corruption("index points to another key"));
+  }
+  if (h.deleted()) return Status::NotFound({});
+  const size_t value_size = h.compressed() ? h.raw_len : h.value_len;
+  if (value_size > buf.size()) return Status::InvalidArgument("value larger than the buffer");
+  // A raw value is read into buf itself; a compressed one into scratch, to inflate into buf.
+  char* stored = buf.data();
+  if (h.compressed()) {
+    scratch.resize(h.value_len);
+    stored = scratch.data();
+  }
+  KV_RETURN_IF_ERROR(ReadLocked(*file_, true, offset + head, h.value_len, stored, &got));
+  const uint32_t key_crc = Crc32(key.data(), key.size());
+  if (got < h.value_len || Crc32(stored, h.value_len, key_crc) != h.data_crc) {
+    return CorruptionAt(offset, Status::Corruption("record data checksum mismatch"));
+  }
+  if (h.compressed()) {
+    s = DecompressValueInto(std::string_view(stored, h.value_len), buf.first(value_size));
+    if (!s.ok()) return CorruptionAt(offset, s);
+  }
+  *size = value_size;
   return Status::OK();
 }
 

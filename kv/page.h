@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -79,6 +80,9 @@ class Page {
   // ---- Reads; each takes mu_ shared. ----
   // The value of key as of sequence `at`. NotFound when absent or deleted.
   Status Get(std::string_view key, SequenceNumber at, std::string* value);
+  // The same into buf[0, *size): without a copy through a string when the value is stored raw.
+  // InvalidArgument when the value is longer than buf.
+  Status GetInto(std::string_view key, SequenceNumber at, std::span<char> buf, size_t* size);
   Status Versions(std::string_view key, std::vector<VersionInfo>* versions);
   struct ScanItem {
     std::string key;
@@ -191,6 +195,8 @@ class Page {
   Status ReadHeaderLocked(const File& file, bool buffered, uint64_t offset,
                           RecordHeader* header) const;
   Status ValueFromRecord(const RecordHeader& h, std::string_view record, std::string* value) const;
+  // The record of the version of `key` visible at `at` (NotFound when none or a deletion).
+  Status LocateLocked(std::string_view key, SequenceNumber at, uint64_t* offset, uint64_t* size);
   // The version of `key` visible at `at`, following the on-disk chain from `entry`.
   // Returns false in *found when none.
   Status ResolveLocked(std::string_view key, const IndexEntry& entry, SequenceNumber at,

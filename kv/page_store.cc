@@ -639,6 +639,11 @@ Status PageStore::Get(const ReadOptions& options, std::string_view key, std::str
   return pages_[PageOf(key)]->Get(key, ReadSequence(options), value);
 }
 
+Status PageStore::GetInto(const ReadOptions& options, std::string_view key, std::span<char> buf,
+                          size_t* size) {
+  return pages_[PageOf(key)]->GetInto(key, ReadSequence(options), buf, size);
+}
+
 Status PageStore::Versions(std::string_view key, std::vector<VersionInfo>* versions) {
   return pages_[PageOf(key)]->Versions(key, versions);
 }

@@ -44,6 +44,8 @@ class PageStore final : public Store {
   ~PageStore() override;
 
   Status Get(const ReadOptions& options, std::string_view key, std::string* value) override;
+  Status GetInto(const ReadOptions& options, std::string_view key, std::span<char> buf,
+                 size_t* size) override;
   Status Write(const WriteOptions& options, const WriteBatch& batch,
                SequenceNumber* sequence) override;
   Status Put(const WriteOptions& options, std::string_view key, std::string_view value) override;

@@ -219,6 +219,10 @@ class Store {
 
   // Reads the value of `key` as of options' snapshot/sequence. NotFound if absent or deleted.
   virtual Status Get(const ReadOptions& options, std::string_view key, std::string* value) = 0;
+  // The same into buf[0, *size), for a caller whose buffer is the value's destination: a value
+  // stored raw is read into it without a copy. InvalidArgument when the value is longer.
+  virtual Status GetInto(const ReadOptions& options, std::string_view key, std::span<char> buf,
+                         size_t* size) = 0;
   // Applies every op of `batch` atomically under one new sequence number: after any crash,
   // either all of them are there or none. *sequence (if not null) receives that number.
   virtual Status Write(const WriteOptions& options, const WriteBatch& batch,

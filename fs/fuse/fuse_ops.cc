@@ -23,6 +23,7 @@
 
 #include "fs/fuse/killpriv.h"
 #include "fs/fuse/log.h"
+#include "fs/fuse/uring.h"
 
 namespace fs::fuse {
 namespace {
@@ -417,7 +418,8 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   if (off < 0) return ReplyErrno(req, EINVAL);
-  fs::ReadBuffer data;
+  // Served from a ring, chunks are read straight into the ring's reply buffer.
+  fs::ReadBuffer data(RingReplyBuffer());
   Errno err = Vol(req)->Read(fi->fh, static_cast<uint64_t>(off), size, &data);
   if (!err.ok()) return ReplyError(req, err, "read", ino);
   // The reply gathers the slices (cached chunks, shared zeros) without copying them here.

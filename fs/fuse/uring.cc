@@ -129,6 +129,8 @@ class RingThread {
     thread_.join();
   }
 
+  std::span<char> reply_buffer() const { return {payload_, max_payload_}; }
+
   // See ReplyThroughRing().
   bool Reply(const iovec* iov, int count) {
     fuse_out_header out;
@@ -144,7 +146,8 @@ class RingThread {
     } else {
       char* to = payload_;
       for (int i = 1; i < count; ++i) {
-        std::memmove(to, iov[i].iov_base, iov[i].iov_len);  // a reply may point into the request
+        // A reply may point into the request, or be in its place already (RingReplyBuffer).
+        if (iov[i].iov_base != to) std::memmove(to, iov[i].iov_base, iov[i].iov_len);
         to += iov[i].iov_len;
       }
     }
@@ -416,6 +419,10 @@ void StartRings(fuse_session* se, unsigned threads_per_cpu, size_t max_payload) 
 
 bool ReplyThroughRing(const iovec* iov, int count) {
   return t_serving != nullptr && t_serving->Reply(iov, count);
+}
+
+std::span<char> RingReplyBuffer() {
+  return t_serving != nullptr ? t_serving->reply_buffer() : std::span<char>();
 }
 
 void StopRings() {

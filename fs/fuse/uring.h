@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstddef>
+#include <span>
 
 struct fuse_session;
 struct iovec;
@@ -36,6 +37,11 @@ void StartRings(fuse_session* se, unsigned threads_per_cpu, size_t max_payload);
 // reply (a fuse_out_header, then the reply's arguments), queues the reply on the ring and
 // returns true. Otherwise false: the reply belongs on /dev/fuse.
 bool ReplyThroughRing(const iovec* iov, int count);
+
+// The reply buffer of the ring request this thread is serving, where the bytes of its
+// reply's arguments end up; empty when the thread serves none. A reply argument that is
+// already in its place there is not copied.
+std::span<char> RingReplyBuffer();
 
 // Stops and joins the ring threads. Call after the session loop has ended and before the
 // file system they serve goes away.

@@ -429,6 +429,53 @@ TEST_F(StoreBasicTest, CorruptHintFileIsNotTrusted) {
   EXPECT_EQ(store_->LastSequence(), 200u);
 }
 
+// GetInto gives what Get gives, into the caller's buffer: raw and compressed values, small and
+// large, older versions, values still in the write buffer and after a reopen.
+TEST_F(StoreBasicTest, GetIntoMatchesGet) {
+  std::mt19937_64 rng(11);
+  const std::map<std::string, std::string> values = {
+      {"empty", ""},
+      {"raw-small", RandomBytes(rng, 300)},
+      {"raw-large", RandomBytes(rng, 64 << 10)},
+      {"zip-small", CompressibleBytes(2000)},
+      {"zip-large", CompressibleBytes(256 << 10)},
+  };
+  ASSERT_NO_FATAL_FAILURE(Open());
+  auto get_into = [&](std::string_view key, size_t room, const ReadOptions& ro = ReadOptions()) {
+    std::string buf(room, '#');
+    size_t n = 0;
+    Status s = store_->GetInto(ro, key, buf, &n);
+    if (s.IsNotFound()) return std::string("NOT_FOUND");
+    if (!s.ok()) return "ERROR: " + s.ToString();
+    EXPECT_LE(n, room);
+    return buf.substr(0, n);
+  };
+  const SequenceNumber before = Put("zip-large", "old value");
+  for (const auto& [key, value] : values) Put(key, value);
+  Del("gone");
+  Put("deleted", "v");
+  Del("deleted");
+  for (int reopened = 0; reopened < 2; ++reopened) {
+    SCOPED_TRACE(reopened ? "after reopen" : "before reopen");
+    for (const auto& [key, value] : values) {
+      EXPECT_EQ(get_into(key, value.size()), value) << key;
+      EXPECT_EQ(get_into(key, value.size() + 100), value) << key;
+      if (!value.empty()) {
+        EXPECT_TRUE(get_into(key, value.size() - 1).starts_with("ERROR: invalid argument"))
+            << key << ": " << get_into(key, value.size() - 1).substr(0, 60);
+      }
+    }
+    ReadOptions old;
+    old.sequence = before;
+    EXPECT_EQ(get_into("zip-large", 100, old), "old value");
+    EXPECT_EQ(get_into("deleted", 100), "NOT_FOUND");
+    EXPECT_EQ(get_into("gone", 100), "NOT_FOUND");
+    EXPECT_EQ(get_into("never", 100), "NOT_FOUND");
+    Close();
+    ASSERT_NO_FATAL_FAILURE(Open());
+  }
+}
+
 // A flipped bit anywhere in a record's key or value is reported by Get and by iterators, for
 // values stored raw (read straight into the caller's string) and compressed, small and large.
 TEST_F(StoreBasicTest, DamagedValueIsCorruptionOnRead) {
@@ -471,6 +518,9 @@ TEST_F(StoreBasicTest, DamagedValueIsCorruptionOnRead) {
       ASSERT_TRUE(flipped);
       ASSERT_OK(OpenPageStore(options_, path, &store_));  // current hints: no rescan
       EXPECT_TRUE(Get(key).starts_with("ERROR: corruption")) << Get(key).substr(0, 80);
+      std::string buf(value.size(), '\0');
+      size_t n = 0;
+      EXPECT_TRUE(store_->GetInto(ReadOptions(), key, buf, &n).IsCorruption());
       EXPECT_EQ(Get("other"), "v");
       auto it = store_->NewIterator(ReadOptions(), "");
       for (it->SeekToFirst(); it->Valid(); it->Next()) EXPECT_NE(it->value(), value);

@@ -55,6 +55,20 @@ sync
 echo 3 >/proc/sys/vm/drop_caches
 check "big file cold" cmp "$WORK/big" "$M/big"
 
+# A cold read puts whole chunks straight into the ring's reply buffer: raw and compressed
+# chunks, a hole and a short tail read back exactly once a remount has emptied every cache.
+head -c $((3 * 1048576)) /dev/urandom >"$WORK/mixed"
+seq 1 400000 | head -c $((2 * 1048576)) >>"$WORK/mixed"
+truncate -s $((8 * 1048576)) "$WORK/mixed"
+head -c 70001 /dev/urandom >>"$WORK/mixed"
+cp "$WORK/mixed" "$M/mixed" || fail "cp of a file with a hole"
+remount || die "remount failed"
+echo 3 >/proc/sys/vm/drop_caches
+check "mixed file after a remount, 1 MiB reads" cmp "$WORK/mixed" <(dd if="$M/mixed" bs=1M status=none)
+echo 3 >/proc/sys/vm/drop_caches
+check "mixed file, 1 MiB reads from an odd offset" \
+  cmp <(tail -c +12346 "$WORK/mixed") <(dd if="$M/mixed" bs=1M skip=12345 iflag=skip_bytes status=none)
+
 # Replies of every size: a 64 KiB xattr, a directory of 3,000 names, readlink.
 value=$(head -c 49152 /dev/urandom | base64 -w0 | head -c 65000)
 setfattr -n user.big -v "$value" "$M/big" || fail "setfattr 65000 bytes"
