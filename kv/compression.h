@@ -16,8 +16,9 @@ struct CompressionOptions {
 
 // Sets *out to the deflated value and returns true when that saves at least 1/16 of the
 // value; returns false (leaving *out unspecified) when the value should be stored raw.
-// Values of 1 KiB and more are probed first: a 4 KiB sample (or the whole value) whose byte
-// histogram is nearly uniform says the value is random or already compressed; and from
+// Values of 128 bytes and more are probed first: a 4 KiB sample (or the whole value) whose
+// byte histogram is nearly as even as random bytes of that count says the value is random or
+// already compressed; and from
 // 16 KiB on, a sample that does not deflate says the same. Either way the value is stored
 // raw without deflating all of it.
 bool CompressValue(const CompressionOptions& options, std::string_view value, std::string* out);
