@@ -433,8 +433,7 @@ Status Page::GetInto(std::string_view key, SequenceNumber at, std::span<char> bu
     return CorruptionAt(offset, Status::Corruption("index points to another key"));
   }
   if (h.deleted()) return Status::NotFound({});
-  const size_t value_size = h.compressed() ? h.raw_len : h.value_len;
-  if (value_size > buf.size()) return Status::InvalidArgument("value larger than the buffer");
+  if (h.raw_len > buf.size()) return Status::InvalidArgument("value larger than the buffer");
   // A raw value is read into buf itself; a compressed one into scratch, to inflate into buf.
   char* stored = buf.data();
   if (h.compressed()) {
@@ -442,15 +441,12 @@ Status Page::GetInto(std::string_view key, SequenceNumber at, std::span<char> bu
     stored = scratch.data();
   }
   KV_RETURN_IF_ERROR(ReadLocked(*file_, true, offset + head, h.value_len, stored, &got));
-  const uint32_t key_crc = Crc32(key.data(), key.size());
-  if (got < h.value_len || Crc32(stored, h.value_len, key_crc) != h.data_crc) {
-    return CorruptionAt(offset, Status::Corruption("record data checksum mismatch"));
+  s = VerifyRecordParts(h, key, std::string_view(stored, got));
+  if (s.ok() && h.compressed()) {
+    s = DecompressValueInto(std::string_view(stored, got), buf.first(h.raw_len));
   }
-  if (h.compressed()) {
-    s = DecompressValueInto(std::string_view(stored, h.value_len), buf.first(value_size));
-    if (!s.ok()) return CorruptionAt(offset, s);
-  }
-  *size = value_size;
+  if (!s.ok()) return CorruptionAt(offset, s);
+  *size = h.raw_len;
   return Status::OK();
 }
 

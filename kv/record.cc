@@ -71,8 +71,18 @@ Status VerifyRecordData(const RecordHeader& header, std::string_view record) {
   if (record.size() != header.record_size()) {
     return Status::Corruption("record length mismatch");
   }
-  std::string_view data = record.substr(kRecordHeaderSize);
-  if (Crc32(data.data(), data.size()) != header.data_crc) {
+  return VerifyRecordParts(header, record.substr(kRecordHeaderSize, header.key_len),
+                           record.substr(kRecordHeaderSize + header.key_len));
+}
+
+Status VerifyRecordParts(const RecordHeader& header, std::string_view key,
+                         std::string_view stored_value) {
+  if (key.size() != header.key_len || stored_value.size() != header.value_len) {
+    return Status::Corruption("record length mismatch");
+  }
+  // The checksum covers the key and the stored value, which follow each other on disk.
+  const uint32_t key_crc = Crc32(key.data(), key.size());
+  if (Crc32(stored_value.data(), stored_value.size(), key_crc) != header.data_crc) {
     return Status::Corruption("record data checksum mismatch");
   }
   return Status::OK();

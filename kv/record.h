@@ -46,5 +46,8 @@ Status DecodeRecordHeader(const char* buf, RecordHeader* header);
 
 // Verifies the data checksum of a whole record held in `record` (header already decoded).
 Status VerifyRecordData(const RecordHeader& header, std::string_view record);
+// The same for a record's key and stored value held apart (read into different buffers).
+Status VerifyRecordParts(const RecordHeader& header, std::string_view key,
+                         std::string_view stored_value);
 
 }  // namespace kv
