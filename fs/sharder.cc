@@ -1,6 +1,8 @@
 // InodeSharder: see fs/sharder.h.
 #include "fs/sharder.h"
 
+#include <algorithm>
+
 #include "fs/keys.h"
 
 namespace fs {
@@ -26,6 +28,8 @@ size_t ShardPartEnd(char tag) {
 
 class InodeSharder final : public kv::Sharder {
  public:
+  explicit InodeSharder(bool metadata_pages) : metadata_pages_(metadata_pages) {}
+
   std::string_view ShardPart(std::string_view key) const override {
     if (key.empty()) return key;
     size_t end = ShardPartEnd(key[0]);
@@ -42,11 +46,29 @@ class InodeSharder final : public kv::Sharder {
     return true;
   }
 
-  std::string Name() const override { return "kvfs-inode-v1-stripe16"; }
+  kv::PageRange Pages(std::string_view key, uint32_t page_count) const override {
+    if (!metadata_pages_ || page_count < 2) return {0, page_count};
+    const uint32_t metadata = std::max<uint32_t>(1, page_count / 4);
+    if (!key.empty() && key[0] == keys::kChunk) return {metadata, page_count - metadata};
+    return {0, metadata};
+  }
+
+  std::string Name() const override {
+    return metadata_pages_ ? "kvfs-inode-v2-stripe16-meta1of4" : "kvfs-inode-v1-stripe16";
+  }
+
+ private:
+  const bool metadata_pages_;
 };
 
 }  // namespace
 
-std::shared_ptr<const kv::Sharder> NewInodeSharder() { return std::make_shared<InodeSharder>(); }
+std::shared_ptr<const kv::Sharder> NewInodeSharder() {
+  return std::make_shared<InodeSharder>(/*metadata_pages=*/true);
+}
+
+std::shared_ptr<const kv::Sharder> NewInodeSharderV1() {
+  return std::make_shared<InodeSharder>(/*metadata_pages=*/false);
+}
 
 }  // namespace fs

@@ -25,9 +25,15 @@ std::shared_ptr<const kv::Sharder> Volume::Sharder() {
   return sharder;
 }
 
+std::vector<std::shared_ptr<const kv::Sharder>> Volume::EarlierSharders() {
+  static const std::vector<std::shared_ptr<const kv::Sharder>> sharders = {NewInodeSharderV1()};
+  return sharders;
+}
+
 kv::Options Volume::StoreOptions() {
   kv::Options options;
   options.sharder = Sharder();
+  options.earlier_sharders = EarlierSharders();
   options.retention = std::make_shared<HistoryRetention>();
   return options;
 }

@@ -251,9 +251,12 @@ class ReadBuffer {
 
 class Volume {
  public:
-  // The sharder every store holding a volume must be created with (kv::Options::sharder).
+  // The sharder every store holding a volume is created with (kv::Options::sharder).
   static std::shared_ptr<const kv::Sharder> Sharder();
-  // kv::Options with the volume's sharder and a fresh history-aware retention policy, which
+  // Those of stores that earlier versions created, which still open (and which
+  // `kvfsck reshard` moves to Sharder()).
+  static std::vector<std::shared_ptr<const kv::Sharder>> EarlierSharders();
+  // kv::Options with the volume's sharders and a fresh history-aware retention policy, which
   // keeps every version until a volume binds it (pass it as VolumeOptions::store_retention).
   static kv::Options StoreOptions();
 

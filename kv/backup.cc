@@ -26,6 +26,7 @@
 #include "kv/format.h"
 #include "kv/journal.h"
 #include "kv/page.h"
+#include "kv/page_store.h"
 #include "kv/superblock.h"
 
 namespace kv {
@@ -731,18 +732,6 @@ Status WriteArchive(Env* env, const std::string& tmp_path, const std::string& ba
 
 // ---- Restore ----
 
-// Stands in for the caller's sharder when none is given: recovery checks only the name.
-class NamedSharder final : public Sharder {
- public:
-  explicit NamedSharder(std::string name) : name_(std::move(name)) {}
-  std::string_view ShardPart(std::string_view key) const override { return key; }
-  bool PrefixShardPart(std::string_view, std::string_view*) const override { return false; }
-  std::string Name() const override { return name_; }
-
- private:
-  const std::string name_;
-};
-
 // Holds the writer lock of a store directory about to be replaced, without writing to it
 // (Env::LockFile would write our pid), so that a store in use is never swapped away.
 class TargetLock {
@@ -827,12 +816,12 @@ Status WriteStoreFiles(Env* env, const Chain& chain, const std::string& dir,
 // Opens the restored store once: recovery cuts torn tails and partial batches above the
 // watermark and checks every record; closing syncs it and writes the hint files.
 Status RecoverStore(Env* env, const std::string& dir, const std::string& sharder_name,
-                    const std::shared_ptr<const Sharder>& sharder, SequenceNumber* last) {
+                    SequenceNumber* last) {
   Options o;
   o.env = env;
   o.create_if_missing = false;
   o.background_compaction = false;
-  o.sharder = sharder ? sharder : std::make_shared<NamedSharder>(sharder_name);
+  o.sharder = NameOnlySharder(sharder_name);
   std::unique_ptr<Store> store;
   KV_RETURN_IF_ERROR(OpenPageStore(o, dir, &store));
   *last = store->LastSequence();
@@ -983,7 +972,8 @@ Status Restore(const std::string& archive_path, const std::string& target_dir,
   stats->archives = static_cast<uint32_t>(chain.size());
   for (const auto& a : chain) stats->bytes_read += a->summary.archive_bytes;
   const ArchiveSummary& top = chain[0]->summary;
-  if (options.sharder && options.sharder->Name() != top.sharder_name) {
+  if (options.sharder && options.sharder->Name() != top.sharder_name &&
+      !FindSharder(top.sharder_name, options.earlier_sharders)) {
     return Status::InvalidArgument(archive_path + " holds a store created with sharder '" +
                                    top.sharder_name + "', not '" + options.sharder->Name() + "'");
   }
@@ -1013,7 +1003,7 @@ Status Restore(const std::string& archive_path, const std::string& target_dir,
   RemoveTree(tmp);  // left by an interrupted restore
   Status s = env->CreateDir(tmp);
   if (s.ok()) s = WriteStoreFiles(env, chain, tmp, options.progress, stats);
-  if (s.ok()) s = RecoverStore(env, tmp, top.sharder_name, options.sharder, &stats->last_sequence);
+  if (s.ok()) s = RecoverStore(env, tmp, top.sharder_name, &stats->last_sequence);
   if (s.ok()) s = MoveIntoPlace(env, tmp, target, exists);
   if (!s.ok()) {
     RemoveTree(tmp);

@@ -113,10 +113,12 @@ struct RestoreOptions {
   bool force = false;
   // As ArchiveVerifyOptions::base_paths.
   std::vector<std::string> base_paths;
-  // The sharder the store is used with; its name must match the archived superblock's.
-  // nullptr accepts the archived name: restoring only opens and closes the store to run its
-  // recovery, which never routes keys.
+  // The sharder the store is used with; its name, or one of `earlier_sharders`' names, must
+  // match the archived superblock's (the store keeps the archived one). nullptr accepts the
+  // archived name: restoring only opens and closes the store to run its recovery, which
+  // never routes keys.
   std::shared_ptr<const Sharder> sharder;
+  std::vector<std::shared_ptr<const Sharder>> earlier_sharders;
   ProgressFn progress;  // page bytes written, of their total
 };
 

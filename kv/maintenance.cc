@@ -188,19 +188,6 @@ class Appender {
   std::string buf_;
 };
 
-// A sharder that only carries a name: recovery never routes keys, so a store can be opened
-// (recovered and closed) without the sharder object its superblock names.
-class NameOnlySharder final : public Sharder {
- public:
-  explicit NameOnlySharder(std::string name) : name_(std::move(name)) {}
-  std::string_view ShardPart(std::string_view key) const override { return key; }
-  bool PrefixShardPart(std::string_view, std::string_view*) const override { return false; }
-  std::string Name() const override { return name_; }
-
- private:
-  const std::string name_;
-};
-
 // Removes every file of `path`, then the directory itself.
 Status RemoveStoreDir(Env* env, const std::string& path) {
   std::vector<std::string> names;
@@ -640,7 +627,7 @@ Status Repairer::Run() {
   o.env = env_;
   o.create_if_missing = false;
   o.background_compaction = false;
-  o.sharder = std::make_shared<NameOnlySharder>(sb_.sharder_name);
+  o.sharder = NameOnlySharder(sb_.sharder_name);
   std::unique_ptr<Store> store;
   s = OpenPageStore(o, dir_, &store);
   if (!s.ok()) {
@@ -877,7 +864,7 @@ class Resharder {
   Env* const env_;
   const std::string dir_;
   const std::string tmp_;
-  const uint32_t new_count_;
+  uint32_t new_count_;  // 0 until Run reads the superblock: keep the page count
   const ReshardOptions& options_;
   const Sharder* const sharder_;
   Superblock sb_;
@@ -889,11 +876,12 @@ class Resharder {
 };
 
 Status Resharder::Run() {
-  if (new_count_ == 0 || new_count_ > 65536) {
-    return Status::InvalidArgument("page count must be 1..65536");
-  }
+  if (new_count_ > 65536) return Status::InvalidArgument("page count must be 1..65536");
   KV_RETURN_IF_ERROR(ReadSuperblock(env_, dir_, &sb_));
-  if (sb_.sharder_name != sharder_->Name()) {
+  if (new_count_ == 0) new_count_ = sb_.page_count;
+  // A store of an earlier sharder moves to the current one: every record is placed anew.
+  if (sb_.sharder_name != sharder_->Name() &&
+      !FindSharder(sb_.sharder_name, options_.earlier_sharders)) {
     return Status::InvalidArgument("store at " + dir_ + " was created with sharder '" +
                                    sb_.sharder_name + "', not '" + sharder_->Name() + "'");
   }
@@ -904,7 +892,7 @@ Status Resharder::Run() {
     o.env = env_;
     o.create_if_missing = false;
     o.background_compaction = false;
-    o.sharder = options_.sharder;
+    o.sharder = NameOnlySharder(sb_.sharder_name);
     std::unique_ptr<Store> store;
     KV_RETURN_IF_ERROR(OpenPageStore(o, dir_, &store));
   }
@@ -1060,6 +1048,7 @@ Status Resharder::Build() {
   pages.clear();
   Superblock sb = sb_;
   sb.page_count = new_count_;
+  sb.sharder_name = sharder_->Name();
   sb.durable_sequence = std::max(sb_.durable_sequence, max_sequence_);
   KV_RETURN_IF_ERROR(WriteSuperblock(env_, tmp_, sb));  // syncs the directory
   KV_RETURN_IF_ERROR(env_->SyncDir(ParentDir(tmp_)));

@@ -117,14 +117,16 @@ Status RepairStore(const std::string& dir, const RepairOptions& options, RepairR
 // ---- Reshard ----
 
 struct ReshardOptions {
-  // The sharder the store was created with (its name is checked against the superblock);
-  // nullptr: WholeKeySharder().
+  // The sharder the rewritten store uses; nullptr: WholeKeySharder(). The store must have
+  // been created with it or with one of `earlier_sharders` (see Options::earlier_sharders).
   std::shared_ptr<const Sharder> sharder;
+  std::vector<std::shared_ptr<const Sharder>> earlier_sharders;
   Env* env = nullptr;   // nullptr: Env::Default()
   ProgressFn progress;  // over the bytes of the old page files
 };
 
-// Rewrites the store in `dir` with `new_page_count` pages, under its writer lock. Every
+// Rewrites the store in `dir` with `new_page_count` pages (0: as many as it has), placing
+// every key by options.sharder, under its writer lock. Every
 // record stays: all versions, with their sequence numbers, times and values (stored bytes
 // copied as they are), and the store keeps its id. The store is first recovered (opened and
 // closed), then copied into `<dir>.reshard-tmp`, fsynced, checked by opening it, and swapped

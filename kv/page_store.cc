@@ -191,9 +191,15 @@ Status PageStore::Recover() {
     if (options_.error_if_exists) return Status::InvalidArgument("a store exists at " + dir_);
     KV_RETURN_IF_ERROR(ReadSuperblock(env_, dir_, &superblock_));
     if (superblock_.sharder_name != sharder_->Name()) {
-      return Status::InvalidArgument("store at " + dir_ + " was created with sharder '" +
-                                     superblock_.sharder_name + "', opened with '" +
-                                     sharder_->Name() + "'");
+      std::shared_ptr<const Sharder> earlier =
+          FindSharder(superblock_.sharder_name, options_.earlier_sharders);
+      if (!earlier) {
+        return Status::InvalidArgument("store at " + dir_ + " was created with sharder '" +
+                                       superblock_.sharder_name + "', opened with '" +
+                                       sharder_->Name() + "'");
+      }
+      sharder_holder_ = std::move(earlier);
+      sharder_ = sharder_holder_.get();
     }
   }
   if (!options_.read_only) {
@@ -321,13 +327,26 @@ PageStore::~PageStore() {
   }
 }
 
+uint32_t PageForPrefix(const Sharder& sharder, std::string_view prefix, std::string_view part,
+                       uint32_t page_count) {
+  PageRange range = sharder.Pages(prefix, page_count);
+  // A range outside the store would be the sharder's bug; all pages is still a valid choice.
+  if (range.count == 0 || range.first >= page_count || range.count > page_count - range.first) {
+    range = {0, page_count};
+  }
+  return range.first + static_cast<uint32_t>(XXH3_64bits(part.data(), part.size()) % range.count);
+}
+
 uint32_t PageForKey(const Sharder& sharder, std::string_view key, uint32_t page_count) {
-  std::string_view part = sharder.ShardPart(key);
-  return static_cast<uint32_t>(XXH3_64bits(part.data(), part.size()) % page_count);
+  return PageForPrefix(sharder, key, sharder.ShardPart(key), page_count);
 }
 
 uint32_t PageStore::PageOf(std::string_view key) const {
   return PageForKey(*sharder_, key, static_cast<uint32_t>(pages_.size()));
+}
+
+uint32_t PageStore::PageOfPrefix(std::string_view prefix, std::string_view part) const {
+  return PageForPrefix(*sharder_, prefix, part, static_cast<uint32_t>(pages_.size()));
 }
 
 Status PageStore::CheckWritable() const {

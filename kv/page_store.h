@@ -37,6 +37,16 @@ class SnapshotList {
 
 // The page of `key` in a store of `page_count` pages.
 uint32_t PageForKey(const Sharder& sharder, std::string_view key, uint32_t page_count);
+// The one page holding every key that starts with `prefix`, whose shard part
+// (Sharder::PrefixShardPart) is `part`.
+uint32_t PageForPrefix(const Sharder& sharder, std::string_view prefix, std::string_view part,
+                       uint32_t page_count);
+// A sharder with this name that routes nothing: for opening a store only to recover it, which
+// never routes keys, without the sharder object its superblock names.
+std::shared_ptr<const Sharder> NameOnlySharder(std::string name);
+// The sharder in `in` named `name`, or nullptr.
+std::shared_ptr<const Sharder> FindSharder(const std::string& name,
+                                           const std::vector<std::shared_ptr<const Sharder>>& in);
 
 class PageStore final : public Store {
  public:
@@ -63,6 +73,7 @@ class PageStore final : public Store {
 
   // Used by the iterator.
   uint32_t PageOf(std::string_view key) const;
+  uint32_t PageOfPrefix(std::string_view prefix, std::string_view part) const;
   Page* page(uint32_t i) { return pages_[i].get(); }
   const Sharder& sharder() const { return *sharder_; }
 

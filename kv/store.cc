@@ -43,11 +43,20 @@ class KeepVisibleAt final : public RetentionPolicy {
   const SequenceNumber seq_;
 };
 
-class WholeKey final : public Sharder {
+class WholeKey : public Sharder {
  public:
   std::string_view ShardPart(std::string_view key) const override { return key; }
   bool PrefixShardPart(std::string_view, std::string_view*) const override { return false; }
   std::string Name() const override { return "whole-key"; }
+};
+
+class NameOnly final : public WholeKey {
+ public:
+  explicit NameOnly(std::string name) : name_(std::move(name)) {}
+  std::string Name() const override { return name_; }
+
+ private:
+  const std::string name_;
 };
 
 }  // namespace
@@ -66,6 +75,18 @@ std::shared_ptr<const RetentionPolicy> KeepVisibleAtPolicy(SequenceNumber sequen
 const Sharder* WholeKeySharder() {
   static const WholeKey sharder;
   return &sharder;
+}
+
+std::shared_ptr<const Sharder> NameOnlySharder(std::string name) {
+  return std::make_shared<NameOnly>(std::move(name));
+}
+
+std::shared_ptr<const Sharder> FindSharder(const std::string& name,
+                                           const std::vector<std::shared_ptr<const Sharder>>& in) {
+  for (const auto& s : in) {
+    if (s && s->Name() == name) return s;
+  }
+  return nullptr;
 }
 
 Status Store::Put(const WriteOptions& options, std::string_view key, std::string_view value) {

@@ -56,8 +56,15 @@ class WriteBatch {
   size_t bytes_ = 0;
 };
 
-// Chooses which part of a key decides its shard. Keys with the same shard part live in one
-// shard and can be iterated in order by a prefix that contains that part.
+// A run of page files: [first, first + count).
+struct PageRange {
+  uint32_t first = 0;
+  uint32_t count = 0;
+};
+
+// Chooses a key's shard (page file): Pages() names the pages it may live on, and the hash of
+// its shard part picks one of them. Keys with the same shard part live in one shard and can be
+// iterated in order by a prefix that contains that part.
 class Sharder {
  public:
   virtual ~Sharder() = default;
@@ -66,6 +73,12 @@ class Sharder {
   // When every key starting with `prefix` has the same shard part, stores it in *part and
   // returns true; iteration over such a prefix reads one shard only.
   virtual bool PrefixShardPart(std::string_view prefix, std::string_view* part) const = 0;
+  // The pages of `page_count` that `key` may live on: a non-empty range inside them. For a
+  // prefix that PrefixShardPart accepts it must give every key with that prefix the same
+  // range. Lets kinds of keys keep to page files of their own (see fs/sharder.h).
+  virtual PageRange Pages(std::string_view /*key*/, uint32_t page_count) const {
+    return {0, page_count};
+  }
   // Persisted name, checked on open so that a store is never read with another sharder.
   virtual std::string Name() const = 0;
 };
@@ -116,7 +129,11 @@ struct Options {
 
   // ---- Fixed at creation (stored in the superblock; ignored when opening) ----
   uint32_t page_count = 16;
-  std::shared_ptr<const Sharder> sharder;  // nullptr: WholeKeySharder(); must match on open
+  std::shared_ptr<const Sharder> sharder;  // nullptr: WholeKeySharder()
+  // A store opens only with the sharder its superblock names: `sharder`, or one of these,
+  // kept for stores that earlier versions created (kv::ReshardStore moves such a store to
+  // `sharder`).
+  std::vector<std::shared_ptr<const Sharder>> earlier_sharders;
 
   // ---- May change on every open ----
   // zlib level 1..9 for values; 0 stores every value raw.

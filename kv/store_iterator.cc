@@ -55,8 +55,8 @@ class StoreIterator final : public Iterator {
       : pin_(std::move(pin)), prefix_(prefix) {
     std::string_view part;
     if (store->sharder().PrefixShardPart(prefix, &part)) {
-      cursors_.push_back(
-          std::make_unique<PageCursor>(store->page(store->PageOf(part)), prefix, at, keys_only));
+      cursors_.push_back(std::make_unique<PageCursor>(
+          store->page(store->PageOfPrefix(prefix, part)), prefix, at, keys_only));
     } else {
       for (uint32_t i = 0; i < store->ShardCount(); ++i) {
         cursors_.push_back(std::make_unique<PageCursor>(store->page(i), prefix, at, keys_only));

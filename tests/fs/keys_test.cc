@@ -70,6 +70,51 @@ TEST(ShardingTest, PrefixShardPart) {
   EXPECT_EQ(sharder->ShardPart("S"), "S");
 }
 
+// File data keeps to the last three quarters of the pages and everything else to the first
+// quarter, for keys and for the prefixes that iterate one shard.
+TEST(ShardingTest, MetadataHasPagesOfItsOwn) {
+  auto sharder = NewInodeSharder();
+  const std::string metadata[] = {keys::Inode(42),
+                                  keys::Dentry(42, "name"),
+                                  keys::Xattr(42, "user.x"),
+                                  keys::Version(42, 3),
+                                  keys::Orphan(42),
+                                  keys::InoKey(keys::kDentry, 42),
+                                  keys::Trash(5, 42),
+                                  keys::Super(),
+                                  std::string()};
+  const std::string data[] = {keys::Chunk(42, 0), keys::Chunk(42, 99),
+                              keys::InoKey(keys::kChunk, 42) + std::string(8, '\0')};
+  struct Split {
+    uint32_t pages, metadata;
+  };
+  for (Split split : {Split{16, 4}, Split{64, 16}, Split{7, 1}, Split{2, 1}}) {
+    for (const std::string& key : metadata) {
+      kv::PageRange r = sharder->Pages(key, split.pages);
+      EXPECT_EQ(r.first, 0u) << split.pages;
+      EXPECT_EQ(r.count, split.metadata) << split.pages;
+    }
+    for (const std::string& key : data) {
+      kv::PageRange r = sharder->Pages(key, split.pages);
+      EXPECT_EQ(r.first, split.metadata) << split.pages;
+      EXPECT_EQ(r.count, split.pages - split.metadata) << split.pages;
+    }
+  }
+  // One page holds everything.
+  for (const std::string& key : {keys::Inode(1), keys::Chunk(1, 0)}) {
+    kv::PageRange r = sharder->Pages(key, 1);
+    EXPECT_EQ(r.first, 0u);
+    EXPECT_EQ(r.count, 1u);
+  }
+  // The sharder of earlier stores spreads everything over all pages, under its own name.
+  auto v1 = NewInodeSharderV1();
+  EXPECT_NE(v1->Name(), sharder->Name());
+  EXPECT_EQ(v1->Pages(keys::Inode(1), 16).count, 16u);
+  EXPECT_EQ(v1->Pages(keys::Chunk(1, 0), 16).count, 16u);
+  const std::string chunk = keys::Chunk(1, 0);
+  EXPECT_EQ(v1->ShardPart(chunk), sharder->ShardPart(chunk));
+}
+
 TEST(EncodingTest, InodeRoundTrip) {
   Inode n;
   n.mode = S_IFREG | 0644;

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <map>
@@ -13,6 +14,11 @@
 #include <random>
 #include <string>
 #include <vector>
+
+#include "fs/keys.h"
+#include "fs/sharder.h"
+#include "kv/maintenance.h"
+#include "tests/support/page_file.h"
 
 namespace fs {
 namespace {
@@ -104,6 +110,68 @@ class VolumeTest : public ::testing::Test {
   Caller caller_{1000, 1000};
   std::unique_ptr<Volume> vol_;
 };
+
+// A store made before metadata had page files of its own still mounts and takes writes;
+// kv::ReshardStore with the volume's sharders (kvfsck reshard) moves it to the current layout:
+// the same files, chunks only in the last three quarters of the page files, nothing else there.
+TEST_F(VolumeTest, EarlierLayoutOpensAndReshardsToTheCurrentOne) {
+  ASSERT_TRUE(vol_->Close().ok());
+  vol_.reset();
+  ASSERT_TRUE(kv::DestroyPageStore(dir_).ok());
+  kv::Options v1 = Volume::StoreOptions();
+  v1.sharder = NewInodeSharderV1();
+  v1.earlier_sharders.clear();
+  {
+    std::unique_ptr<kv::Store> store;
+    ASSERT_TRUE(kv::OpenPageStore(v1, dir_, &store).ok());
+    VolumeOptions with = options_;
+    with.store_retention = v1.retention;
+    ASSERT_TRUE(Volume::Open(std::move(store), with, &vol_).ok());
+  }
+  std::string big(300 * 1024, '\0');  // 75 chunks of 4 KiB: five stripes
+  std::mt19937_64 rng(7);
+  for (char& c : big) c = static_cast<char>(rng());
+  Ino d = MakeDir(kRootIno, "dir");
+  Ino small = MakeFile(d, "small", "inline bytes");
+  Ino large = MakeFile(d, "large", big);
+  ASSERT_TRUE(vol_->SetXattr(small, "user.k", "v", 0).ok());
+  Reopen();  // the current sharders open the v1 store
+  ASSERT_EQ(ReadAll(large), big);
+  Ino later = MakeFile(d, "later", big.substr(0, 50'000));
+  ASSERT_TRUE(vol_->Close().ok());
+  vol_.reset();
+
+  kv::ReshardOptions ro;
+  ro.sharder = Volume::Sharder();
+  ro.earlier_sharders = Volume::EarlierSharders();
+  ASSERT_TRUE(kv::ReshardStore(dir_, 0, ro).ok());
+  Reopen();
+  std::vector<std::string> names = List(d);
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{".", "..", "large", "later", "small"}));
+  EXPECT_EQ(ReadAll(small), "inline bytes");
+  EXPECT_EQ(ReadAll(large), big);
+  EXPECT_EQ(ReadAll(later), big.substr(0, 50'000));
+  std::string x;
+  ASSERT_TRUE(vol_->GetXattr(small, "user.k", &x).ok());
+  EXPECT_EQ(x, "v");
+  EXPECT_EQ(vol_->store()->ShardCount(), 16u);
+  ASSERT_TRUE(vol_->Close().ok());
+  vol_.reset();
+  size_t chunks = 0, metadata = 0;
+  for (uint32_t page = 0; page < 16; ++page) {
+    char name[32];
+    snprintf(name, sizeof(name), "/page-%04u.kv", page);
+    for (const kvtest::ParsedRecord& r : kvtest::ParsePage(dir_ + name)) {
+      const bool chunk = r.key[0] == keys::kChunk;
+      EXPECT_EQ(chunk, page >= 4) << "page " << page << " holds key tag " << r.key[0];
+      ++(chunk ? chunks : metadata);
+    }
+  }
+  EXPECT_GE(chunks, 75u + 13u);
+  EXPECT_GT(metadata, 5u);
+  Reopen();
+}
 
 TEST_F(VolumeTest, RootExists) {
   Attr a = Stat(kRootIno);

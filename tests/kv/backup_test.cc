@@ -255,6 +255,16 @@ TEST_F(BackupTest, SharderIsCheckedAndOptional) {
   auto restored = OpenRestored(Path("r3"));
   ASSERT_TRUE(restored);
   ExpectSameStore(source_.get(), restored.get(), keys_);
+  // A newer sharder accepts an archive of a store its earlier_sharders name; the restored
+  // store keeps the archived sharder.
+  ro.sharder = std::make_shared<kvtest::GroupedDirSharder>();
+  s = Restore(Path("a.kvb"), Path("r4"), ro);
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  ro.earlier_sharders = {options_.sharder};
+  ASSERT_OK(Restore(Path("a.kvb"), Path("r4"), ro));
+  restored = OpenRestored(Path("r4"));
+  ASSERT_TRUE(restored);
+  ExpectSameStore(source_.get(), restored.get(), keys_);
 }
 
 TEST_F(BackupTest, BackupOfClosedStoreAndRefusals) {

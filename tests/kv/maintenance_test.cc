@@ -974,6 +974,72 @@ TEST_F(DirKeysTest, ReshardHonoursTheSharder) {
   }
 }
 
+// Reshard to a sharder with page ranges: every key moves to its range, and the store, once
+// moved, opens with the new sharder alone. Before that, the new sharder opens it through
+// Options::earlier_sharders, reading and writing it in its old layout.
+TEST_F(DirKeysTest, ReshardMovesAnEarlierSharderToPageRanges) {
+  auto earlier = std::make_shared<kvtest::DirSharder>();
+  auto grouped = std::make_shared<kvtest::GroupedDirSharder>();
+  Fill(dir_, 16, earlier);
+  Options o = StoreOptions(16, grouped);
+  {  // Without the earlier sharder the store is refused.
+    std::unique_ptr<Store> store;
+    Status s = OpenPageStore(o, dir_, &store);
+    EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  }
+  o.earlier_sharders = {earlier};
+  {  // Opened through earlier_sharders, the store still places keys by the old sharder.
+    std::unique_ptr<Store> store;
+    ASSERT_OK(OpenPageStore(o, dir_, &store));
+    ASSERT_OK(store->Put(WriteOptions(), "dir1/late", "late value"));
+  }
+  EXPECT_EQ(ParsePage(dir_ + "/" + PageName(PageForKey(*earlier, "dir1/late", 16))).back().key,
+            "dir1/late");
+  keys_.push_back("dir1/late");
+  const State with_late = CaptureDir(dir_, o);
+  EXPECT_EQ(with_late.live.at("dir1/late"), "late value");
+
+  ReshardOptions ro;
+  ro.sharder = grouped;
+  Status s = ReshardStore(dir_, 0, ro);  // the earlier sharder is not accepted
+  EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  ro.earlier_sharders = {earlier};
+  ASSERT_OK(ReshardStore(dir_, 0, ro));  // 0: keep the page count
+  Superblock sb;
+  ASSERT_OK(ReadSuperblock(Env::Default(), dir_, &sb));
+  EXPECT_EQ(sb.sharder_name, grouped->Name());
+  EXPECT_EQ(sb.page_count, 16u);
+  ExpectSameState(with_late, CaptureDir(dir_, StoreOptions(16, grouped)));
+  {  // Now the old sharder alone is refused.
+    std::unique_ptr<Store> store;
+    s = OpenPageStore(StoreOptions(16, earlier), dir_, &store);
+    EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+  }
+  // Every record of a dir0/ key is in page 0, and page 0 holds nothing else.
+  size_t dir0_records = 0;
+  for (uint32_t p = 0; p < 16; ++p) {
+    for (const ParsedRecord& r : ParsePage(dir_ + "/" + PageName(p))) {
+      EXPECT_EQ(p == 0, r.key.starts_with("dir0/")) << r.key << " in page " << p;
+      dir0_records += p == 0;
+    }
+  }
+  EXPECT_GT(dir0_records, 20u);
+  // Prefix iteration finds a directory's keys in the one page its range and hash pick.
+  std::unique_ptr<Store> store;
+  ASSERT_OK(OpenPageStore(StoreOptions(16, grouped), dir_, &store));
+  for (int d = 0; d < 7; ++d) {
+    const std::string prefix = "dir" + std::to_string(d) + "/";
+    std::vector<std::string> expected, got;
+    for (const auto& [k, v] : with_late.live) {
+      if (k.starts_with(prefix)) expected.push_back(k);
+    }
+    auto it = store->NewIterator(ReadOptions(), prefix);
+    for (it->SeekToFirst(); it->Valid(); it->Next()) got.emplace_back(it->key());
+    ASSERT_OK(it->status());
+    EXPECT_EQ(got, expected) << prefix;
+  }
+}
+
 // ---- Reshard crash safety ----
 
 TEST_F(MaintenanceTest, ReshardSurvivesACrashAtEveryStep) {

@@ -12,7 +12,7 @@
 #   4. damaged archives (truncated, bit flip, wrong magic, newer format) are refused and leave
 #      the target untouched; an incremental backup is smaller and restores the newer tree
 #   5. compact reclaims deleted data; kill -9 during compaction loses nothing
-#   6. reshard 16 -> 4 -> 64 pages keeps every file and every version
+#   6. reshard 16 -> 4 -> 64 pages (and again without --pages) keeps every file and version
 #   7. history, revert and undelete; errors for unknown paths and for a mounted store
 # Arguments: the kvfs daemon, then kvfsck (default: tools/kvfsck of the daemon's build).
 source "$(dirname "$0")/lib.sh" "$@"
@@ -589,7 +589,7 @@ expect_error "compact refuses a mounted store" "store is mounted by pid $KVFS_PI
 unmount || die "unmount failed"
 
 # =============================================================================================
-log "# 6. reshard 16 -> 4 -> 64 pages"
+log "# 6. reshard 16 -> 4 -> 64 -> 64 pages"
 STORE=$WORK/rich
 mount_kvfs || die "mount failed"
 full_state "$M" >"$WORK/rich.state"
@@ -599,8 +599,14 @@ unmount || die "unmount failed"
 fsck history "$STORE" /t/versioned.bin
 hist_before=$OUT
 assert_eq "the store starts with 16 pages" 16 "$(page_count "$STORE")"
-for pages in 4 64; do
-  expect_rc "reshard to $pages pages" 0 reshard "$STORE" --pages "$pages"
+for pages in 4 64 same; do
+  if [ "$pages" = same ]; then  # without --pages the page count stays
+    pages=64
+    expect_rc "reshard keeping the page count" 0 reshard "$STORE"
+    check "...says so" grep -q "into 64 pages" <<<"$OUT"
+  else
+    expect_rc "reshard to $pages pages" 0 reshard "$STORE" --pages "$pages"
+  fi
   assert_eq "$pages page files" "$pages" "$(page_count "$STORE")"
   check "no reshard leftovers" test ! -e "$STORE.reshard-tmp"
   expect_rc "check after reshard to $pages" 0 check "$STORE"

@@ -51,4 +51,15 @@ class DirSharder : public kv::Sharder {
   std::string Name() const override { return "test-dir-sharder"; }
 };
 
+// DirSharder whose "dir0/" keys keep to page 0 and every other key to the pages after it, as
+// fs::NewInodeSharder() keeps metadata apart from file data.
+class GroupedDirSharder final : public DirSharder {
+ public:
+  kv::PageRange Pages(std::string_view key, uint32_t page_count) const override {
+    if (key.starts_with("dir0/")) return {0, 1};
+    return {1, page_count - 1};
+  }
+  std::string Name() const override { return "test-grouped-dir-sharder"; }
+};
+
 }  // namespace kvtest

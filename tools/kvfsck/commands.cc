@@ -66,6 +66,7 @@ int Restore(const Ui& ui, const std::string& archive, const std::string& dir, bo
   kv::RestoreOptions options;
   options.force = force;
   options.sharder = fs::Volume::Sharder();
+  options.earlier_sharders = fs::Volume::EarlierSharders();
   options.progress = ui.Progress("restoring");
   kv::RestoreStats stats;
   kv::Status s = kv::Restore(archive, dir, options, &stats);
@@ -217,9 +218,14 @@ int Reshard(const Ui& ui, const std::string& store, uint32_t pages) {
   uint64_t before = DirectoryBytes(store);
   kv::ReshardOptions options;
   options.sharder = fs::Volume::Sharder();
+  options.earlier_sharders = fs::Volume::EarlierSharders();
   options.progress = ui.Progress("resharding");
   kv::Status s = kv::ReshardStore(store, pages, options);
   if (!s.ok()) return ui.Fail("reshard: " + s.message());
+  std::unique_ptr<kv::Store> resharded;
+  std::string error;
+  if (!OpenStore(store, Access::kRead, false, &resharded, &error)) return ui.Fail(error);
+  pages = resharded->ShardCount();
   ui.Say("resharded " + store + " into " + std::to_string(pages) + " pages (" + HumanBytes(before) +
          " -> " + HumanBytes(DirectoryBytes(store)) + ")");
   ui.Summary({{"command", "reshard"}, {"store", store}, {"pages", pages}});

@@ -97,9 +97,13 @@ int main(int argc, char** argv) {
   undelete->add_option("PATH", path, "the path it had")->required();
   undelete->add_option("--as", as, "restore under this path instead");
 
-  CLI::App* reshard = app.add_subcommand("reshard", "rewrite the store with N page files");
+  CLI::App* reshard = app.add_subcommand(
+      "reshard",
+      "rewrite the store with N page files, in the current layout (a store made by an earlier "
+      "version moves to it: metadata in page files of its own)");
   reshard->add_option("STORE", store, "store directory")->required();
-  reshard->add_option("--pages", pages, "new page count")->required()->check(CLI::Range(1, 65536));
+  reshard->add_option("--pages", pages, "new page count (default: keep the current one)")
+      ->check(CLI::Range(1, 65536));
 
   CLI::App* stats = app.add_subcommand(
       "stats", "keys, live and dead bytes per page, compression, versions, files, directories");
