@@ -173,7 +173,7 @@ Errno VolumeImpl::StageResizeLocked(InodeState* state, Inode* value, uint64_t ne
   } else if (new_size < value->size) {
     const uint64_t cut = (new_size + chunk_size_ - 1) / chunk_size_;  // first chunk to go
     std::vector<uint64_t> doomed;
-    Errno err = ListChunks(ino, cut, &doomed);
+    Errno err = ListChunks(ino, cut, ChunksSpanned(value->size), &doomed);
     if (!err.ok()) return err;
     for (uint64_t index : doomed) batch->Delete(keys::Chunk(ino, index));
     *drop_from = cut;
@@ -211,7 +211,7 @@ Errno VolumeImpl::StageZeroRangeLocked(InodeState* state, Inode* value, uint64_t
   const uint64_t first_whole = (offset + chunk_size_ - 1) / chunk_size_;
   const uint64_t end_whole = end / chunk_size_;
   std::vector<uint64_t> stored;
-  Errno err = ListChunks(ino, offset / chunk_size_, &stored);
+  Errno err = ListChunks(ino, offset / chunk_size_, ChunksSpanned(end), &stored);
   if (!err.ok()) return err;
   for (uint64_t index : stored) {
     if (index * chunk_size_ >= end) break;

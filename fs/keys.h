@@ -66,6 +66,12 @@ inline std::string Chunk(uint64_t ino, uint64_t index) {
   PutU8(&k, static_cast<uint8_t>(index % kStripeChunks));
   return k;
 }
+// The prefix of the C keys of one stripe: one shard holds them all.
+inline std::string ChunkStripe(uint64_t ino, uint64_t stripe) {
+  std::string k = InoKey(kChunk, ino);
+  PutBE64(&k, stripe);
+  return k;
+}
 // The chunk index of a C key. REQUIRES: key.size() == kChunkKeySize.
 inline uint64_t ChunkIndex(std::string_view key) {
   return DecodeBE64(key.data() + kInoEnd) * kStripeChunks + static_cast<uint8_t>(key[17]);

@@ -47,9 +47,10 @@ class InodeSharder final : public kv::Sharder {
   }
 
   kv::PageRange Pages(std::string_view key, uint32_t page_count) const override {
-    if (!metadata_pages_ || page_count < 2) return {0, page_count};
+    // The tag decides; the empty prefix (every key) spans all pages.
+    if (!metadata_pages_ || page_count < 2 || key.empty()) return {0, page_count};
     const uint32_t metadata = std::max<uint32_t>(1, page_count / 4);
-    if (!key.empty() && key[0] == keys::kChunk) return {metadata, page_count - metadata};
+    if (key[0] == keys::kChunk) return {metadata, page_count - metadata};
     return {0, metadata};
   }
 

@@ -314,22 +314,41 @@ Errno VolumeImpl::FlushLocked(InodeState* state) {
   return Errno::OK();
 }
 
-Errno VolumeImpl::ListChunks(Ino ino, uint64_t first, std::vector<uint64_t>* indexes) const {
+Errno VolumeImpl::ListChunks(Ino ino, uint64_t first, uint64_t end,
+                             std::vector<uint64_t>* indexes) const {
   indexes->clear();
+  if (first >= end) return Errno::OK();
   kv::ReadOptions options;
   options.keys_only = true;
-  std::unique_ptr<kv::Iterator> it = store_->NewIterator(options, keys::InoKey(keys::kChunk, ino));
-  for (it->Seek(keys::Chunk(ino, first)); it->Valid(); it->Next()) {
-    if (it->key().size() == keys::kChunkKeySize) indexes->push_back(keys::ChunkIndex(it->key()));
+  // A stripe's chunks share a page: a range of a few stripes is scanned stripe by stripe,
+  // one page each, rather than with one scan merging every data page (a stat of a chunked
+  // file counts its chunks this way).
+  constexpr uint64_t kStripeScanLimit = 8;
+  const uint64_t first_stripe = first / keys::kStripeChunks;
+  const uint64_t last_stripe = (end - 1) / keys::kStripeChunks;
+  const bool by_stripe = end != kAllChunks && last_stripe - first_stripe < kStripeScanLimit;
+  for (uint64_t stripe = first_stripe; stripe <= last_stripe; ++stripe) {
+    const std::string prefix =
+        by_stripe ? keys::ChunkStripe(ino, stripe) : keys::InoKey(keys::kChunk, ino);
+    std::unique_ptr<kv::Iterator> it = store_->NewIterator(options, prefix);
+    for (it->Seek(keys::Chunk(ino, first)); it->Valid(); it->Next()) {
+      if (it->key().size() != keys::kChunkKeySize) continue;
+      const uint64_t index = keys::ChunkIndex(it->key());
+      if (index >= end) break;
+      indexes->push_back(index);
+    }
+    if (!it->status().ok()) return Errno::FromStatus(it->status());
+    if (!by_stripe) break;
   }
-  return Errno::FromStatus(it->status());
+  return Errno::OK();
 }
 
 Errno VolumeImpl::StageReclaim(kv::WriteBatch* batch, const InodeState& state, Reclaim how,
                                bool was_orphan) {
   Ino ino = state.ino;
   std::vector<uint64_t> chunks;
-  Errno err = ListChunks(ino, 0, &chunks);
+  // Every chunk, even one a damaged store holds past the size.
+  Errno err = ListChunks(ino, 0, kAllChunks, &chunks);
   if (!err.ok()) return err;
   for (uint64_t index : chunks) batch->Delete(keys::Chunk(ino, index));
   std::unique_ptr<kv::Iterator> it =
@@ -393,7 +412,7 @@ Attr VolumeImpl::ToAttr(const InodeState& state) const {
     // buffered ones, each at most a chunk and all together at most the size.
     if (state.stored_chunks < 0) {
       std::vector<uint64_t> chunks;
-      if (ListChunks(state.ino, 0, &chunks).ok()) {
+      if (ListChunks(state.ino, 0, ChunksSpanned(n.size), &chunks).ok()) {
         state.stored_chunks = static_cast<int64_t>(chunks.size());
       }
     }

@@ -152,8 +152,12 @@ class VolumeImpl final : public Volume {
   // Commits the buffered data and inode of `state` if anything is uncommitted.
   // REQUIRES: state->mu held.
   Errno FlushLocked(InodeState* state);
-  // Indexes of the stored chunks of `ino` with index >= first.
-  Errno ListChunks(Ino ino, uint64_t first, std::vector<uint64_t>* indexes) const;
+  // Indexes of the stored chunks of `ino` in [first, end), in order. No chunk lies at or past
+  // a file's size, so `end` = its size in chunks finds them all; kAllChunks finds even those.
+  Errno ListChunks(Ino ino, uint64_t first, uint64_t end, std::vector<uint64_t>* indexes) const;
+  static constexpr uint64_t kAllChunks = ~uint64_t{0};
+  // The chunks a file of `size` bytes spans: the `end` for ListChunks.
+  uint64_t ChunksSpanned(uint64_t size) const { return (size + chunk_size_ - 1) / chunk_size_; }
   // How a file without names goes away (StageReclaim).
   enum class Reclaim {
     kArchive,  // its data goes; its V and H keys stay, as history of the file that replaced it

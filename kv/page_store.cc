@@ -327,13 +327,18 @@ PageStore::~PageStore() {
   }
 }
 
-uint32_t PageForPrefix(const Sharder& sharder, std::string_view prefix, std::string_view part,
-                       uint32_t page_count) {
+PageRange PagesForPrefix(const Sharder& sharder, std::string_view prefix, uint32_t page_count) {
   PageRange range = sharder.Pages(prefix, page_count);
   // A range outside the store would be the sharder's bug; all pages is still a valid choice.
   if (range.count == 0 || range.first >= page_count || range.count > page_count - range.first) {
     range = {0, page_count};
   }
+  return range;
+}
+
+uint32_t PageForPrefix(const Sharder& sharder, std::string_view prefix, std::string_view part,
+                       uint32_t page_count) {
+  const PageRange range = PagesForPrefix(sharder, prefix, page_count);
   return range.first + static_cast<uint32_t>(XXH3_64bits(part.data(), part.size()) % range.count);
 }
 

@@ -37,6 +37,8 @@ class SnapshotList {
 
 // The page of `key` in a store of `page_count` pages.
 uint32_t PageForKey(const Sharder& sharder, std::string_view key, uint32_t page_count);
+// The pages that keys starting with `prefix` may live on (Sharder::Pages, checked).
+PageRange PagesForPrefix(const Sharder& sharder, std::string_view prefix, uint32_t page_count);
 // The one page holding every key that starts with `prefix`, whose shard part
 // (Sharder::PrefixShardPart) is `part`.
 uint32_t PageForPrefix(const Sharder& sharder, std::string_view prefix, std::string_view part,

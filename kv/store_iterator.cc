@@ -58,7 +58,8 @@ class StoreIterator final : public Iterator {
       cursors_.push_back(std::make_unique<PageCursor>(
           store->page(store->PageOfPrefix(prefix, part)), prefix, at, keys_only));
     } else {
-      for (uint32_t i = 0; i < store->ShardCount(); ++i) {
+      const PageRange pages = PagesForPrefix(store->sharder(), prefix, store->ShardCount());
+      for (uint32_t i = pages.first; i < pages.first + pages.count; ++i) {
         cursors_.push_back(std::make_unique<PageCursor>(store->page(i), prefix, at, keys_only));
       }
     }

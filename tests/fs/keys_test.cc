@@ -71,7 +71,7 @@ TEST(ShardingTest, PrefixShardPart) {
 }
 
 // File data keeps to the last three quarters of the pages and everything else to the first
-// quarter, for keys and for the prefixes that iterate one shard.
+// quarter, for keys and for prefixes (which prefix iteration reads only those pages for).
 TEST(ShardingTest, MetadataHasPagesOfItsOwn) {
   auto sharder = NewInodeSharder();
   const std::string metadata[] = {keys::Inode(42),
@@ -82,9 +82,10 @@ TEST(ShardingTest, MetadataHasPagesOfItsOwn) {
                                   keys::InoKey(keys::kDentry, 42),
                                   keys::Trash(5, 42),
                                   keys::Super(),
-                                  std::string()};
+                                  std::string(1, keys::kOrphan)};
   const std::string data[] = {keys::Chunk(42, 0), keys::Chunk(42, 99),
-                              keys::InoKey(keys::kChunk, 42) + std::string(8, '\0')};
+                              keys::InoKey(keys::kChunk, 42) + std::string(8, '\0'),
+                              keys::InoKey(keys::kChunk, 42), std::string(1, keys::kChunk)};
   struct Split {
     uint32_t pages, metadata;
   };
@@ -100,6 +101,9 @@ TEST(ShardingTest, MetadataHasPagesOfItsOwn) {
       EXPECT_EQ(r.count, split.pages - split.metadata) << split.pages;
     }
   }
+  // The empty prefix, every key, spans all pages.
+  EXPECT_EQ(sharder->Pages("", 16).first, 0u);
+  EXPECT_EQ(sharder->Pages("", 16).count, 16u);
   // One page holds everything.
   for (const std::string& key : {keys::Inode(1), keys::Chunk(1, 0)}) {
     kv::PageRange r = sharder->Pages(key, 1);

@@ -426,6 +426,35 @@ TEST_F(VolumeTest, TruncateDownAndUp) {
   EXPECT_EQ(ErrOf(vol_->SetAttr(kRootIno, SetAttrRequest{SetAttrRequest::kSize}, &a)), EISDIR);
 }
 
+// st_blocks counts the stored chunks: stripe by stripe for a file of a few stripes, with one
+// scan of every data page for a larger one; truncation drops the chunks past the new size.
+TEST_F(VolumeTest, BlocksCountStoredChunksAcrossStripes) {
+  const uint64_t chunk = options_.chunk_size, stripe = chunk * keys::kStripeChunks;
+  Attr a;
+  uint64_t fh;
+  ASSERT_TRUE(vol_->Create(kRootIno, "sparse", 0644, O_RDWR, caller_, &a, &fh).ok());
+  const std::string bytes(chunk, 'b');
+  // Chunks 0, 17 (stripe 1) and 40 (stripe 2), then one far out, 1,000 stripes in.
+  for (uint64_t index : {0ull, 17ull, 40ull}) Put(fh, index * chunk, bytes);
+  ASSERT_TRUE(vol_->Release(fh).ok());
+  Reopen();  // nothing counted or buffered in memory
+  EXPECT_EQ(Stat(a.ino).blocks, 3 * chunk / 512);
+  ASSERT_TRUE(vol_->Open(a.ino, O_RDWR, &fh).ok());
+  Put(fh, 1000 * stripe + 5 * chunk, bytes);
+  ASSERT_TRUE(vol_->Release(fh).ok());
+  Reopen();
+  EXPECT_EQ(Stat(a.ino).blocks, 4 * chunk / 512);
+  SetAttrRequest r;
+  r.valid = SetAttrRequest::kSize;
+  r.size = 17 * chunk + 100;  // keeps chunk 17's first 100 bytes
+  ASSERT_TRUE(vol_->SetAttr(a.ino, r, &a).ok());
+  Reopen();
+  EXPECT_EQ(Stat(a.ino).blocks, 2 * chunk / 512);
+  std::string got = ReadAll(a.ino);
+  ASSERT_EQ(got.size(), r.size);
+  EXPECT_EQ(got.substr(17 * chunk), bytes.substr(0, 100));
+}
+
 TEST_F(VolumeTest, MaxFileSize) {
   Attr a;
   uint64_t fh;

@@ -1024,11 +1024,13 @@ TEST_F(DirKeysTest, ReshardMovesAnEarlierSharderToPageRanges) {
     }
   }
   EXPECT_GT(dir0_records, 20u);
-  // Prefix iteration finds a directory's keys in the one page its range and hash pick.
+  // Prefix iteration finds a directory's keys in the one page its range and hash pick, and
+  // those of a shorter prefix in the pages its range names.
   std::unique_ptr<Store> store;
   ASSERT_OK(OpenPageStore(StoreOptions(16, grouped), dir_, &store));
-  for (int d = 0; d < 7; ++d) {
-    const std::string prefix = "dir" + std::to_string(d) + "/";
+  std::vector<std::string> prefixes = {"", "d", "dir", "dir0", "dir1", "dir6"};
+  for (int d = 0; d < 7; ++d) prefixes.push_back("dir" + std::to_string(d) + "/");
+  for (const std::string& prefix : prefixes) {
     std::vector<std::string> expected, got;
     for (const auto& [k, v] : with_late.live) {
       if (k.starts_with(prefix)) expected.push_back(k);
