@@ -708,6 +708,7 @@ Status PageStore::Compact(const CompactOptions& options) {
 
 StoreStats PageStore::Stats() {
   StoreStats stats;
+  stats.sharder_name = sharder_->Name();
   for (auto& page : pages_) {
     stats.shards.push_back(page->Stats());
     stats.index_memory_bytes += page->IndexMemory();

@@ -214,6 +214,7 @@ struct ShardStats {
 };
 
 struct StoreStats {
+  std::string sharder_name;  // of the sharder the store was created with (Sharder::Name)
   std::vector<ShardStats> shards;
   SequenceNumber last_sequence = 0;
   uint64_t index_memory_bytes = 0;  // memory held by the in-memory index

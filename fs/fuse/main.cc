@@ -102,6 +102,13 @@ bool OpenVolume(const DaemonOptions& o, std::unique_ptr<Volume>* volume, std::st
              (err.detail().empty() ? std::string(strerror(err.value())) : err.detail());
     return false;
   }
+  const std::string layout = (*volume)->store()->Stats().sharder_name;
+  if (layout != Volume::Sharder()->Name()) {
+    Log(LOG_NOTICE,
+        "store %s has the layout of an earlier kvfs (%s); unmount and run `kvfsck reshard %s` "
+        "to move it to the current one, which keeps metadata in page files of its own",
+        o.store.c_str(), layout.c_str(), o.store.c_str());
+  }
   if (o.compact) {
     kv::StoreStats before = (*volume)->store()->Stats();
     err = (*volume)->Compact();

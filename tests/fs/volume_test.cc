@@ -136,6 +136,7 @@ TEST_F(VolumeTest, EarlierLayoutOpensAndReshardsToTheCurrentOne) {
   Ino large = MakeFile(d, "large", big);
   ASSERT_TRUE(vol_->SetXattr(small, "user.k", "v", 0).ok());
   Reopen();  // the current sharders open the v1 store
+  EXPECT_EQ(vol_->store()->Stats().sharder_name, NewInodeSharderV1()->Name());
   ASSERT_EQ(ReadAll(large), big);
   Ino later = MakeFile(d, "later", big.substr(0, 50'000));
   ASSERT_TRUE(vol_->Close().ok());
@@ -156,6 +157,7 @@ TEST_F(VolumeTest, EarlierLayoutOpensAndReshardsToTheCurrentOne) {
   ASSERT_TRUE(vol_->GetXattr(small, "user.k", &x).ok());
   EXPECT_EQ(x, "v");
   EXPECT_EQ(vol_->store()->ShardCount(), 16u);
+  EXPECT_EQ(vol_->store()->Stats().sharder_name, Volume::Sharder()->Name());
   ASSERT_TRUE(vol_->Close().ok());
   vol_.reset();
   size_t chunks = 0, metadata = 0;

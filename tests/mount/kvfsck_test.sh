@@ -702,5 +702,9 @@ fsck --json stats "$STORE"
 assert_eq "stats --json counts files and directories" "0 5 3" \
   "$RC $(json 'j["files"]') $(json 'j["directories"]')"
 assert_eq "stats --json: one entry per page" 16 "$(json 'len(j["pages"])')"
+assert_eq "stats --json: a new store has the current layout" kvfs-inode-v2-stripe16-meta1of4 \
+  "$(json 'j["sharder"]')"
+fsck stats "$STORE"
+check "stats names the layout" grep -qx "layout: kvfs-inode-v2-stripe16-meta1of4" <<<"$OUT"
 
 finish

@@ -207,12 +207,18 @@ int Stats(const Ui& ui, const std::string& dir) {
          std::to_string(
              static_cast<int>(100 * ratio(total.stored_value_bytes, total.raw_value_bytes) + 0.5)) +
          "% of their size");
+  const std::string current = fs::Volume::Sharder()->Name();
+  ui.Say("layout: " + stats.sharder_name +
+         (stats.sharder_name == current
+              ? ""
+              : " (an earlier one; `kvfsck reshard STORE` moves the store to " + current + ")"));
   ui.Say("file system: " + std::to_string(files) + " files, " + std::to_string(directories) +
          " directories, " + std::to_string(symlinks) + " symlinks, " + std::to_string(others) +
          " other; " + std::to_string(versions) + " versions kept, " + std::to_string(trash) +
          " trash entries; last sequence " + std::to_string(stats.last_sequence));
   ui.Summary({{"command", "stats"},
               {"store", dir},
+              {"sharder", stats.sharder_name},
               {"pages", pages},
               {"keys", total.live_keys},
               {"records", total.records},
