@@ -73,10 +73,11 @@ class Sharder {
   // When every key starting with `prefix` has the same shard part, stores it in *part and
   // returns true; iteration over such a prefix reads one shard only.
   virtual bool PrefixShardPart(std::string_view prefix, std::string_view* part) const = 0;
-  // The pages of `page_count` that `key` may live on: a non-empty range inside them. For a
-  // prefix that PrefixShardPart accepts it must give every key with that prefix the same
-  // range. Lets kinds of keys keep to page files of their own (see fs/sharder.h).
-  virtual PageRange Pages(std::string_view /*key*/, uint32_t page_count) const {
+  // The pages of `page_count` that keys starting with `prefix` may live on: a non-empty
+  // range inside them, and every key with that prefix gets a range within it (for a whole
+  // key: the pages it may live on; for the empty prefix: all pages). Prefix iteration reads
+  // only these pages. Lets kinds of keys keep to page files of their own (see fs/sharder.h).
+  virtual PageRange Pages(std::string_view /*prefix*/, uint32_t page_count) const {
     return {0, page_count};
   }
   // Persisted name, checked on open so that a store is never read with another sharder.
