@@ -74,7 +74,6 @@ class PageStore final : public Store {
   uint32_t ShardCount() const override { return static_cast<uint32_t>(pages_.size()); }
 
   // Used by the iterator.
-  uint32_t PageOf(std::string_view key) const;
   uint32_t PageOfPrefix(std::string_view prefix, std::string_view part) const;
   Page* page(uint32_t i) { return pages_[i].get(); }
   const Sharder& sharder() const { return *sharder_; }
@@ -83,6 +82,8 @@ class PageStore final : public Store {
   PageStore(const Options& options, std::string dir);
   Status Recover();
   Status CreateNew();
+  // The page `key` lives on.
+  uint32_t PageOf(std::string_view key) const;
   Status OpenPages(std::vector<PageRecovery>* recovery);
   // When a page lost the tail of a batch, drops that batch's parts from the other pages too
   // (they are those pages' newest parts), whatever the watermark says.
