@@ -93,19 +93,35 @@ class Inflater {
 
   // Inflates `in` into exactly `out`.
   bool Run(std::string_view in, std::span<char> out) {
+    return Start(in, out) && inflate(&zs_, Z_FINISH) == Z_STREAM_END && zs_.avail_out == 0 &&
+           zs_.avail_in == 0;
+  }
+
+  // Inflates the start of `in` until `out` is full.
+  bool RunPrefix(std::string_view in, std::span<char> out) {
+    if (!Start(in, out)) return false;
+    const int r = inflate(&zs_, Z_SYNC_FLUSH);
+    return (r == Z_OK || r == Z_STREAM_END) && zs_.avail_out == 0;
+  }
+
+ private:
+  bool Start(std::string_view in, std::span<char> out) {
     if (!ok_ || inflateReset(&zs_) != Z_OK) return false;
     zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
     zs_.avail_in = static_cast<uInt>(in.size());
     zs_.next_out = reinterpret_cast<Bytef*>(out.data());
     zs_.avail_out = static_cast<uInt>(out.size());
-    int r = inflate(&zs_, Z_FINISH);
-    return r == Z_STREAM_END && zs_.avail_out == 0 && zs_.avail_in == 0;
+    return true;
   }
 
- private:
   bool ok_ = false;
   z_stream zs_{};
 };
+
+Inflater* ThreadInflater() {
+  thread_local Inflater inflater;
+  return &inflater;
+}
 
 }  // namespace
 
@@ -129,9 +145,15 @@ bool CompressValue(const CompressionOptions& options, std::string_view value, st
 }
 
 Status DecompressValueInto(std::string_view stored, std::span<char> out) {
-  thread_local Inflater inflater;
-  if (!inflater.Run(stored, out)) {
+  if (!ThreadInflater()->Run(stored, out)) {
     return Status::Corruption("compressed value does not inflate to its recorded size");
+  }
+  return Status::OK();
+}
+
+Status DecompressValuePrefix(std::string_view stored, std::span<char> out) {
+  if (!ThreadInflater()->RunPrefix(stored, out)) {
+    return Status::Corruption("compressed value is shorter than its recorded size");
   }
   return Status::OK();
 }

@@ -27,5 +27,8 @@ bool CompressValue(const CompressionOptions& options, std::string_view value, st
 Status DecompressValue(std::string_view stored, size_t raw_len, std::string* out);
 // The same into `out`, which the value must fill exactly.
 Status DecompressValueInto(std::string_view stored, std::span<char> out);
+// Inflates only the first out.size() bytes of `stored` into `out`, which the value must at
+// least fill: the cost is that of those bytes, not of the whole value.
+Status DecompressValuePrefix(std::string_view stored, std::span<char> out);
 
 }  // namespace kv

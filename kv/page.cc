@@ -320,14 +320,17 @@ Status Page::CheckRecord(uint64_t offset, std::string_view record, RecordHeader*
   return Status::OK();
 }
 
-Status Page::ValueFromRecord(const RecordHeader& h, std::string_view record,
+Status Page::ValueFromRecord(const RecordHeader& h, std::string_view record, size_t prefix,
                              std::string* value) const {
   std::string_view stored = record.substr(kRecordHeaderSize + h.key_len, h.value_len);
+  const size_t size = prefix == 0 ? h.raw_len : std::min<size_t>(prefix, h.raw_len);
   if (!h.compressed()) {
-    value->assign(stored);
+    value->assign(stored.substr(0, size));
     return Status::OK();
   }
-  return DecompressValue(stored, h.raw_len, value);
+  if (size == h.raw_len) return DecompressValue(stored, h.raw_len, value);
+  value->resize(size);
+  return DecompressValuePrefix(stored, *value);
 }
 
 Status Page::ResolveLocked(std::string_view key, const IndexEntry& entry, SequenceNumber at,
@@ -356,15 +359,15 @@ Status Page::ResolveLocked(std::string_view key, const IndexEntry& entry, Sequen
   }
 }
 
-Status Page::LocateLocked(std::string_view key, SequenceNumber at, uint64_t* offset,
+Status Page::LocateLocked(std::string_view key, SequenceNumber at, bool in_memory, uint64_t* offset,
                           uint64_t* size) {
   // Short keys: find the entry by hash alone and check the key in the record, whose bytes
   // are read next anyway; the index's own copy of the key would cost a cache miss.
   constexpr size_t kMaxCheckedKey = 256;
-  const IndexEntry* found_entry =
-      key.size() <= kMaxCheckedKey ? index_->FindByHash(key) : index_->Find(key);
+  const bool check_in_record = !in_memory && key.size() <= kMaxCheckedKey;
+  const IndexEntry* found_entry = check_in_record ? index_->FindByHash(key) : index_->Find(key);
   if (found_entry == nullptr) return Status::NotFound({});
-  if (key.size() <= kMaxCheckedKey) {
+  if (check_in_record) {
     char buf[kRecordHeaderSize + kMaxCheckedKey];
     const size_t n = kRecordHeaderSize + key.size();
     const char* head = file_->Map(found_entry->offset, n);
@@ -393,12 +396,17 @@ Status Page::LocateLocked(std::string_view key, SequenceNumber at, uint64_t* off
   return Status::OK();
 }
 
-Status Page::Get(std::string_view key, SequenceNumber at, std::string* value) {
+Status Page::Get(std::string_view key, SequenceNumber at, const ReadOptions& options,
+                 std::string* value) {
   thread_local std::string scratch;
   std::shared_lock lock(mu_);
   uint64_t offset = 0;
   uint64_t size = 0;
-  KV_RETURN_IF_ERROR(LocateLocked(key, at, &offset, &size));
+  KV_RETURN_IF_ERROR(LocateLocked(key, at, options.keys_only, &offset, &size));
+  if (options.keys_only) {
+    value->clear();
+    return Status::OK();
+  }
   RecordHeader h;
   std::string_view record;
   KV_RETURN_IF_ERROR(ViewRecordLocked(offset, size, &h, &scratch, &record));
@@ -406,7 +414,7 @@ Status Page::Get(std::string_view key, SequenceNumber at, std::string* value) {
   if (record.substr(kRecordHeaderSize, h.key_len) != key) {
     return CorruptionAt(offset, Status::Corruption("index points to another key"));
   }
-  Status s = ValueFromRecord(h, record, value);
+  Status s = ValueFromRecord(h, record, options.value_prefix, value);
   if (!s.ok()) return CorruptionAt(offset, s);
   return Status::OK();
 }
@@ -416,7 +424,7 @@ Status Page::GetInto(std::string_view key, SequenceNumber at, std::span<char> bu
   std::shared_lock lock(mu_);
   uint64_t offset = 0;
   uint64_t record_size = 0;
-  KV_RETURN_IF_ERROR(LocateLocked(key, at, &offset, &record_size));
+  KV_RETURN_IF_ERROR(LocateLocked(key, at, /*in_memory=*/false, &offset, &record_size));
   // The header and key first, so that a value stored raw is read straight into buf.
   const size_t head = kRecordHeaderSize + key.size();
   scratch.resize(std::min<uint64_t>(head, record_size));
@@ -517,7 +525,7 @@ Status Page::Scan(std::string_view prefix, std::string_view start, bool exclusiv
     status = ViewRecordLocked(offset, size, &h, &scratch, &record);
     if (!status.ok()) return false;
     ScanItem item{std::string(key), {}, h.sequence};
-    status = ValueFromRecord(h, record, &item.value);
+    status = ValueFromRecord(h, record, /*prefix=*/0, &item.value);
     if (!status.ok()) return false;
     bytes += item.key.size() + item.value.size();
     items->push_back(std::move(item));

@@ -79,7 +79,9 @@ class Page {
 
   // ---- Reads; each takes mu_ shared. ----
   // The value of key as of sequence `at`. NotFound when absent or deleted.
-  Status Get(std::string_view key, SequenceNumber at, std::string* value);
+  // `options`: its keys_only and value_prefix (the store resolves its sequence to `at`).
+  Status Get(std::string_view key, SequenceNumber at, const ReadOptions& options,
+             std::string* value);
   // The same into buf[0, *size): without a copy through a string when the value is stored raw.
   // InvalidArgument when the value is longer than buf.
   Status GetInto(std::string_view key, SequenceNumber at, std::span<char> buf, size_t* size);
@@ -194,9 +196,14 @@ class Page {
   Status CheckRecord(uint64_t offset, std::string_view record, RecordHeader* header) const;
   Status ReadHeaderLocked(const File& file, bool buffered, uint64_t offset,
                           RecordHeader* header) const;
-  Status ValueFromRecord(const RecordHeader& h, std::string_view record, std::string* value) const;
+  // The value's first `prefix` bytes (0: all of it).
+  Status ValueFromRecord(const RecordHeader& h, std::string_view record, size_t prefix,
+                         std::string* value) const;
   // The record of the version of `key` visible at `at` (NotFound when none or a deletion).
-  Status LocateLocked(std::string_view key, SequenceNumber at, uint64_t* offset, uint64_t* size);
+  // `in_memory`: find the key by the index's copy of it, without reading the page file
+  // (unless an older version is asked for).
+  Status LocateLocked(std::string_view key, SequenceNumber at, bool in_memory, uint64_t* offset,
+                      uint64_t* size);
   // The version of `key` visible at `at`, following the on-disk chain from `entry`.
   // Returns false in *found when none.
   Status ResolveLocked(std::string_view key, const IndexEntry& entry, SequenceNumber at,

@@ -660,7 +660,7 @@ SequenceNumber PageStore::ReadSequence(const ReadOptions& options) const {
 }
 
 Status PageStore::Get(const ReadOptions& options, std::string_view key, std::string* value) {
-  return pages_[PageOf(key)]->Get(key, ReadSequence(options), value);
+  return pages_[PageOf(key)]->Get(key, ReadSequence(options), options, value);
 }
 
 Status PageStore::GetInto(const ReadOptions& options, std::string_view key, std::span<char> buf,

@@ -171,9 +171,13 @@ struct ReadOptions {
   // Read as of this sequence number when no snapshot is given. Versions compaction has
   // already dropped are gone: pin them with a snapshot or a retention policy.
   SequenceNumber sequence = kMaxSequence;
-  // Iterators only: leave value() empty and skip reading values (counting or listing keys
-  // then costs no disk reads).
+  // Leave values empty and skip reading them: iterators then count or list keys, and Get
+  // says whether a key exists (OK or NotFound), from the index without the value's bytes.
   bool keys_only = false;
+  // Get only: when not 0, read at most this many leading bytes of the value. A compressed
+  // value is inflated only that far; the record's checksum is verified all the same. For a
+  // value's fixed-size head, such as an inode's attributes ahead of its inline data.
+  size_t value_prefix = 0;
 };
 
 // A pinned view of the store at one sequence number. It stays readable, and compaction keeps
