@@ -87,7 +87,7 @@ Errno VolumeImpl::Lookup(Ino parent, std::string_view name, Attr* attr) {
   {
     std::shared_ptr<InodeState> p = inodes_.Get(parent);
     std::lock_guard lock(p->mu);
-    err = LoadLocked(p.get());
+    err = LoadHeadLocked(p.get());
     if (!err.ok()) return err;
     if (!p->inode.is_dir()) return Errno(ENOTDIR);
     if (name == ".") child = parent;
@@ -109,7 +109,7 @@ Errno VolumeImpl::Lookup(Ino parent, std::string_view name, Attr* attr) {
   }
   std::shared_ptr<InodeState> c = inodes_.Get(child);
   std::lock_guard lock(c->mu);
-  err = LoadLocked(c.get());
+  err = LoadHeadLocked(c.get());
   if (err.value() == ENOENT) return Errno(EIO, "dangling directory entry");
   if (!err.ok()) return err;
   *attr = ToAttr(*c);
@@ -121,7 +121,7 @@ Errno VolumeImpl::GetAttr(Ino ino, Attr* attr) {
   if (IsMetaIno(ino)) return MetaGetAttr(ino, attr);
   std::shared_ptr<InodeState> state = inodes_.Get(ino);
   std::lock_guard lock(state->mu);
-  Errno err = LoadLocked(state.get());
+  Errno err = LoadHeadLocked(state.get());
   if (!err.ok()) return err;
   *attr = ToAttr(*state);
   return Errno::OK();

@@ -45,4 +45,10 @@ std::string EncodeInode(const Inode& inode);
 // False when `value` is not a valid inode encoding.
 [[nodiscard]] bool DecodeInode(std::string_view value, Inode* inode);
 
+// The encoding's fixed head: every field but `data`, which follows it.
+inline constexpr size_t kInodeHeadBytes = 74;
+// Decodes the head of an encoding (`value` may hold any part of the data after it) and
+// leaves `data` empty: what a stat needs, read without the inline data (kv's value_prefix).
+[[nodiscard]] bool DecodeInodeHead(std::string_view value, Inode* inode);
+
 }  // namespace fs

@@ -25,6 +25,9 @@ struct InodeState {
   std::mutex mu;
   bool loaded = false;  // `inode` and `exists` reflect the store
   bool exists = false;  // an I key exists
+  // Loaded by LoadHeadLocked: `inode` lacks its data (inline bytes, symlink target, a
+  // directory's name), which LoadLocked reads when something needs it.
+  bool head_only = false;
   // The inode including uncommitted changes (size and times of buffered writes, a lazy
   // relatime atime). Always what GetAttr reports.
   Inode inode;

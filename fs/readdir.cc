@@ -45,7 +45,7 @@ Errno VolumeImpl::OpenDir(Ino ino, uint64_t* handle) {
   } else {
     std::shared_ptr<InodeState> state = inodes_.Get(ino);
     std::lock_guard lock(state->mu);
-    Errno err = LoadLocked(state.get());
+    Errno err = LoadHeadLocked(state.get());
     if (!err.ok()) return err;
     if (!state->inode.is_dir()) return Errno(ENOTDIR);
   }
@@ -78,7 +78,7 @@ Errno VolumeImpl::ReadDir(uint64_t handle, uint64_t offset, const DirFiller& fil
   {
     std::shared_ptr<InodeState> state = inodes_.Get(dh->ino);
     std::lock_guard lock(state->mu);
-    Errno err = LoadLocked(state.get());
+    Errno err = LoadHeadLocked(state.get());
     // A directory removed while open lists as empty.
     if (err.value() == ENOENT) return Errno::OK();
     if (!err.ok()) return err;

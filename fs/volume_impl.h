@@ -143,6 +143,9 @@ class VolumeImpl final : public Volume {
   Errno Commit(const kv::WriteBatch& batch, bool sync = false, bool flush = true);
   // The state of `ino`, loaded. REQUIRES: state->mu held. ENOENT if it has no inode.
   Errno LoadLocked(InodeState* state);
+  // The same for callers that only read the attributes (ToAttr): an inode not loaded yet is
+  // read without its data, sparing a stat the inflating of inline file bytes.
+  Errno LoadHeadLocked(InodeState* state);
   // Adds the I value `value` and every dirty chunk of `state` to `batch`.
   // REQUIRES: state->mu held.
   void StageInodeLocked(kv::WriteBatch* batch, const InodeState& state, const Inode& value);

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "fs/inode.h"
 #include "fs/keys.h"
 #include "fs/sharder.h"
 #include "kv/maintenance.h"
@@ -428,8 +429,9 @@ TEST_F(VolumeTest, TruncateDownAndUp) {
   EXPECT_EQ(ErrOf(vol_->SetAttr(kRootIno, SetAttrRequest{SetAttrRequest::kSize}, &a)), EISDIR);
 }
 
-// st_blocks counts the stored chunks: stripe by stripe for a file of a few stripes, with one
-// scan of every data page for a larger one; truncation drops the chunks past the new size.
+// st_blocks counts the stored chunks: key by key for a file of a few chunks, stripe by stripe
+// for a file of a few stripes, with one scan of every data page for a larger one; truncation
+// drops the chunks past the new size.
 TEST_F(VolumeTest, BlocksCountStoredChunksAcrossStripes) {
   const uint64_t chunk = options_.chunk_size, stripe = chunk * keys::kStripeChunks;
   Attr a;
@@ -455,6 +457,16 @@ TEST_F(VolumeTest, BlocksCountStoredChunksAcrossStripes) {
   std::string got = ReadAll(a.ino);
   ASSERT_EQ(got.size(), r.size);
   EXPECT_EQ(got.substr(17 * chunk), bytes.substr(0, 100));
+
+  // A file of a few chunks has each chunk's key probed: chunks 0 and 2 of 4.
+  ASSERT_TRUE(vol_->Create(kRootIno, "few", 0644, O_RDWR, caller_, &a, &fh).ok());
+  Put(fh, 0, bytes);
+  Put(fh, 2 * chunk, bytes);
+  ASSERT_TRUE(vol_->Release(fh).ok());
+  r.size = 4 * chunk;
+  ASSERT_TRUE(vol_->SetAttr(a.ino, r, &a).ok());
+  Reopen();
+  EXPECT_EQ(Stat(a.ino).blocks, 2 * chunk / 512);
 }
 
 TEST_F(VolumeTest, MaxFileSize) {
@@ -493,6 +505,68 @@ TEST_F(VolumeTest, SetAttrFields) {
   EXPECT_EQ(a.atime_ns, 111);
   EXPECT_EQ(a.mtime_ns, 222);
   EXPECT_EQ(a.ctime_ns, now_);
+}
+
+// A stat reads an inode without its data (the head of its I value); whatever then changes
+// the inode must still write the data back: an inline file's bytes, a symlink's target, a
+// directory's name.
+TEST_F(VolumeTest, InodesStattedFirstKeepTheirData) {
+  std::string text;
+  for (int i = 0; text.size() < 2500; ++i)
+    text += "line " + std::to_string(i) + " of a small file\n";
+  Ino f = MakeFile(kRootIno, "f", text);
+  Ino d = MakeDir(kRootIno, "d");
+  Attr a;
+  ASSERT_TRUE(vol_->Symlink(kRootIno, "l", "d/f", caller_, &a).ok());
+  const Ino l = a.ino;
+  Ino l_parent = kRootIno;
+  std::string l_name = "l";
+  auto stat_all = [&] {
+    Reopen();
+    ASSERT_TRUE(vol_->Lookup(kRootIno, "f", &a).ok());
+    ASSERT_TRUE(vol_->Lookup(kRootIno, "d", &a).ok());
+    ASSERT_TRUE(vol_->Lookup(l_parent, l_name, &a).ok());
+    EXPECT_EQ(Stat(f).size, text.size());
+    EXPECT_EQ(Stat(l).size, 3u);
+  };
+  auto stored_data = [&](Ino ino) {
+    std::string value;
+    EXPECT_TRUE(vol_->store()->Get(kv::ReadOptions(), keys::Inode(ino), &value).ok());
+    Inode n;
+    EXPECT_TRUE(DecodeInode(value, &n));
+    return n.data;
+  };
+
+  ASSERT_NO_FATAL_FAILURE(stat_all());
+  SetAttrRequest chmod;
+  chmod.valid = SetAttrRequest::kMode;
+  chmod.mode = 0600;
+  for (Ino ino : {f, d, l}) ASSERT_TRUE(vol_->SetAttr(ino, chmod, &a).ok());
+  EXPECT_EQ(stored_data(f), text);
+  EXPECT_EQ(stored_data(d), "d");
+  EXPECT_EQ(stored_data(l), "d/f");
+
+  ASSERT_NO_FATAL_FAILURE(stat_all());
+  uint64_t fh;
+  ASSERT_TRUE(vol_->Open(f, O_RDWR, &fh).ok());
+  Put(fh, 5, "XY");
+  ASSERT_TRUE(vol_->Release(fh).ok());
+  text.replace(5, 2, "XY");
+  MakeFile(d, "child");  // rewrites d's inode (times)
+  ASSERT_TRUE(vol_->Rename(kRootIno, "l", d, "l2", 0).ok());
+  l_parent = d;
+  l_name = "l2";
+  Reopen();
+  EXPECT_EQ(ReadAll(f), text);
+  EXPECT_EQ(stored_data(d), "d");
+  std::string target;
+  ASSERT_TRUE(vol_->Readlink(l, &target).ok());
+  EXPECT_EQ(target, "d/f");
+
+  ASSERT_NO_FATAL_FAILURE(stat_all());
+  EXPECT_EQ(ReadAll(f), text);
+  ASSERT_TRUE(vol_->Readlink(l, &target).ok());
+  EXPECT_EQ(target, "d/f");
 }
 
 TEST_F(VolumeTest, CreateUpdatesParentTimes) {
