@@ -230,6 +230,10 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
 
   // 2. Walk each key's versions and choose what to keep. Runs without mu_.
   std::vector<KeptRecord> kept;
+  // Garbage kept for the retention policy or a snapshot: an older version under a newer one
+  // below E, or a tombstone. (A newest version below E replaced by a write since is garbage
+  // the next compaction drops.)
+  uint64_t retained_garbage = 0;
   std::vector<std::pair<size_t, size_t>> newest_kept;  // (key index, kept index)
   std::vector<ChainVersion> chain;
   std::vector<VersionInfo> infos;
@@ -272,6 +276,7 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
     int64_t older = -1;
     for (size_t i = chain.size(); i-- > 0;) {
       if (!keep[i]) continue;
+      if (i > 0 || chain[i].info.deleted) retained_garbage += chain[i].size;
       kept.push_back(KeptRecord{chain[i].offset, chain[i].size, chain[i].info.sequence, older});
       older = static_cast<int64_t>(kept.size() - 1);
     }
@@ -282,11 +287,10 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
   for (const KeptRecord& k : kept) kept_bytes += k.size;
   if (min_reclaim > 0 && static_cast<double>(end - std::min(end, kept_bytes)) <
                              min_reclaim * static_cast<double>(end)) {
-    // Not worth a copy; count what is there now as the page's baseline garbage, so that
-    // only garbage made from now on triggers the next background attempt.
+    // Not worth a copy; count the garbage below E as the page's baseline, so that only
+    // garbage made from now on triggers the next background attempt.
     std::unique_lock lock(mu_);
-    const uint64_t live = counters_.live_bytes + kPageHeaderSize;
-    garbage_after_compaction_ = EndLocked() > live ? EndLocked() - live : 0;
+    garbage_after_compaction_ = end - std::min(end, kept_bytes) + retained_garbage;
     return Status::OK();
   }
 
@@ -417,8 +421,9 @@ Status Page::Compact(const RetentionPolicy& policy, const std::vector<SequenceNu
   reserved_end_ = file_->Size();
   synced_end_ = journaled_end_ = file_->Size();
   durable_end_ = compacted_end + (durable_end_ > end ? durable_end_ - end : 0);
-  const uint64_t live = counters_.live_bytes + kPageHeaderSize;
-  garbage_after_compaction_ = file_->Size() > live ? file_->Size() - live : 0;
+  // Only what the rules keep is a baseline: versions that writes made during the copy
+  // replaced are garbage for the next background compaction.
+  garbage_after_compaction_ = retained_garbage;
   return dir_status;
 }
 
