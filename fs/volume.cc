@@ -269,7 +269,7 @@ Errno VolumeImpl::Commit(const kv::WriteBatch& batch, bool sync, bool flush) {
 Errno VolumeImpl::LoadLocked(InodeState* state) {
   Errno err = LoadHeadLocked(state);
   if (!err.ok() || !state->head_only) return err;
-  // The attributes stay as they are (they may have changed since); the data joins them.
+  // Only the data is taken: the attributes in memory are already the inode's.
   std::string value;
   Inode stored;
   err = Errno::FromStatus(store_->Get(kv::ReadOptions(), keys::Inode(state->ino), &value));
