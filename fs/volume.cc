@@ -266,40 +266,36 @@ Errno VolumeImpl::Commit(const kv::WriteBatch& batch, bool sync, bool flush) {
   return Errno::FromStatus(store_->Write(options, batch));
 }
 
-Errno VolumeImpl::LoadLocked(InodeState* state) {
-  Errno err = LoadHeadLocked(state);
-  if (!err.ok() || !state->head_only) return err;
-  // Only the data is taken: the attributes in memory are already the inode's.
-  std::string value;
-  Inode stored;
-  err = Errno::FromStatus(store_->Get(kv::ReadOptions(), keys::Inode(state->ino), &value));
-  if (!err.ok()) return err;
-  if (!DecodeInode(value, &stored))
-    return Errno(EIO, "corrupt inode " + std::to_string(state->ino));
-  state->inode.data = std::move(stored.data);
-  state->head_only = false;
-  return Errno::OK();
-}
+Errno VolumeImpl::LoadLocked(InodeState* state) { return ReadInodeLocked(state, false); }
 
-Errno VolumeImpl::LoadHeadLocked(InodeState* state) {
-  if (!state->loaded) {
-    // One byte past the head says whether data follows it.
+Errno VolumeImpl::LoadHeadLocked(InodeState* state) { return ReadInodeLocked(state, true); }
+
+Errno VolumeImpl::ReadInodeLocked(InodeState* state, bool head_only) {
+  if (!state->loaded || (state->head_only && !head_only)) {
     kv::ReadOptions options;
-    options.value_prefix = kInodeHeadBytes + 1;
+    // One byte past the head says whether data follows it.
+    if (head_only) options.value_prefix = kInodeHeadBytes + 1;
     std::string value;
     kv::Status s = store_->Get(options, keys::Inode(state->ino), &value);
-    if (s.ok()) {
-      if (!DecodeInodeHead(value, &state->inode)) {
-        return Errno(EIO, "corrupt inode " + std::to_string(state->ino));
-      }
-      state->exists = true;
-      state->head_only = value.size() > kInodeHeadBytes;
-    } else if (s.IsNotFound()) {
+    if (s.IsNotFound() && !state->loaded) {
       state->exists = false;
-    } else {
-      return Errno::FromStatus(s);
+      state->loaded = true;
+      return Errno(ENOENT);
     }
-    state->loaded = true;
+    if (!s.ok()) return Errno::FromStatus(s);
+    Inode stored;
+    if (!(head_only ? DecodeInodeHead(value, &stored) : DecodeInode(value, &stored))) {
+      return Errno(EIO, "corrupt inode " + std::to_string(state->ino));
+    }
+    if (state->loaded) {
+      // The data joins a head-only state: its attributes are already the inode's.
+      state->inode.data = std::move(stored.data);
+    } else {
+      state->inode = std::move(stored);
+      state->exists = true;
+      state->loaded = true;
+    }
+    state->head_only = head_only && value.size() > kInodeHeadBytes;
   }
   return state->exists ? Errno::OK() : Errno(ENOENT);
 }

@@ -146,6 +146,9 @@ class VolumeImpl final : public Volume {
   // The same for callers that only read the attributes (ToAttr): an inode not loaded yet is
   // read without its data, sparing a stat the inflating of inline file bytes.
   Errno LoadHeadLocked(InodeState* state);
+  // Both: reads the I value unless `state` holds what the caller needs (with `head_only`,
+  // only its head).
+  Errno ReadInodeLocked(InodeState* state, bool head_only);
   // Adds the I value `value` and every dirty chunk of `state` to `batch`.
   // REQUIRES: state->mu held.
   void StageInodeLocked(kv::WriteBatch* batch, const InodeState& state, const Inode& value);
