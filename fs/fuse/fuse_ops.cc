@@ -3,8 +3,9 @@
 // Lookup counts: the kernel counts every successful entry reply (lookup, mknod, mkdir,
 // symlink, link, create, and each readdirplus entry but "." and "..") and gives them back
 // with forget. fs::Volume keeps no per-inode kernel references (it has no forget hook:
-// unlinked files live until their last Release, and its inode cache evicts by itself), so
-// forget only has to be answered.
+// unlinked files live until their last Release, and its inode cache evicts by itself).
+// The adapter notes which inodes the kernel holds (KernelInodes), only so that readdirplus
+// can skip attributes the kernel already has.
 #include "fs/fuse/fuse_ops.h"
 
 #include <fcntl.h>
@@ -103,7 +104,9 @@ fuse_entry_param EntryOf(FuseContext* ctx, const Attr& a) {
 
 void ReplyEntry(fuse_req_t req, const Errno& err, const Attr& a, const char* op, uint64_t ino) {
   if (!err.ok()) return ReplyError(req, err, op, ino);
-  fuse_entry_param e = EntryOf(Ctx(req), a);
+  FuseContext* ctx = Ctx(req);
+  fuse_entry_param e = EntryOf(ctx, a);
+  ctx->kernel_inodes.Add(a.ino);
   fuse_reply_entry(req, &e);
 }
 
@@ -188,9 +191,15 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
   ReplyEntry(req, err, a, "lookup", parent);
 }
 
-void Forget(fuse_req_t req, fuse_ino_t /*ino*/, uint64_t /*nlookup*/) { fuse_reply_none(req); }
+// The kernel forgets an inode when it evicts it, so whatever the count, it holds no more.
+void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t /*nlookup*/) {
+  Ctx(req)->kernel_inodes.Forget(ino);
+  fuse_reply_none(req);
+}
 
-void ForgetMulti(fuse_req_t req, size_t /*count*/, fuse_forget_data* /*forgets*/) {
+void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  KernelInodes& held = Ctx(req)->kernel_inodes;
+  for (size_t i = 0; i < count; ++i) held.Forget(forgets[i].ino);
   fuse_reply_none(req);
 }
 
@@ -413,6 +422,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   fi->fh = handle;
   fi->keep_cache = 1;
   fuse_entry_param e = EntryOf(ctx, a);
+  ctx->kernel_inodes.Add(a.ino);
   if (fuse_reply_create(req, &e, fi) != 0) ctx->volume->Release(handle).IgnoreError();
 }
 
@@ -551,12 +561,14 @@ void ReadDirPlus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_fi
   for (const Pending& p : pending) {
     fuse_entry_param e = {};
     Attr a;
-    // Every entry with a nonzero e.ino is a lookup the kernel will forget later. "." and
-    // ".." are never linked by the kernel, and an entry that vanished since the listing is
-    // sent as a bare name: both go with ino 0, which takes no reference.
-    const bool dot = p.name == "." || p.name == "..";
-    if (!dot && ctx->volume->GetAttr(p.ino, &a).ok()) {
+    // Every entry with a nonzero e.ino is a lookup the kernel will forget later. Entries go
+    // as a bare name, with ino 0, which takes no reference: "." and "..", which the kernel
+    // never links; an inode the kernel holds already (kernel_inodes.h); an entry that
+    // vanished since the listing.
+    const bool bare = p.name == "." || p.name == ".." || ctx->kernel_inodes.Holds(p.ino);
+    if (!bare && ctx->volume->GetAttr(p.ino, &a).ok()) {
       e = EntryOf(ctx, a);
+      ctx->kernel_inodes.Add(a.ino);
     } else {
       e.attr.st_ino = p.ino;
       e.attr.st_mode = p.type;

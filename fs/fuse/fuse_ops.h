@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "fs/fuse/kernel_inodes.h"
 #include "fs/volume.h"
 
 namespace fs::fuse {
@@ -29,6 +30,8 @@ struct FuseContext {
   // Requests handled so far (forgets aside), so that a shutdown can tell when the kernel
   // has stopped sending (daemon.h, "Shutdown").
   std::atomic<uint64_t> requests{0};
+  // Inodes the kernel holds, for READDIRPLUS replies (kernel_inodes.h).
+  KernelInodes kernel_inodes;
 };
 
 // The operation table; pass a FuseContext* as the session's userdata.

@@ -57,6 +57,36 @@ assert_same_file "metadata after cp -a out" "$WORK/src.meta" "$WORK/out.meta"
 rm -rf "$WORK/out"
 
 # ---------------------------------------------------------------------------------------------
+log "# listings of inodes the kernel holds"
+# READDIRPLUS sends a bare name for an inode the kernel already holds (fs/fuse/kernel_inodes.h);
+# names, inode numbers and types from readdir must not change, and attributes must be whole
+# again once the kernel has forgotten the inodes.
+L=$M/held
+mkdir -p "$L/dir"
+printf 'data\n' >"$L/file"
+ln "$L/file" "$L/hard"
+ln -s file "$L/link"
+mkfifo "$L/fifo"
+scandir() {  # what readdir alone says: name, d_ino, d_type
+  "$PY" -c 'import os, sys
+for e in sorted(os.scandir(sys.argv[1]), key=lambda e: e.name):
+    print(e.name, e.inode(), e.is_dir(follow_symlinks=False), e.is_symlink(), e.is_file(follow_symlinks=False))' "$1"
+}
+statdir() {  # the same from lstat
+  "$PY" -c 'import os, stat, sys
+for n in sorted(os.listdir(sys.argv[1])):
+    st = os.lstat(os.path.join(sys.argv[1], n))
+    print(n, st.st_ino, stat.S_ISDIR(st.st_mode), stat.S_ISLNK(st.st_mode), stat.S_ISREG(st.st_mode))' "$1"
+}
+expected=$(statdir "$L")
+assert_eq "readdir of looked-up inodes: names, inode numbers, types" "$expected" "$(scandir "$L")"
+long=$(ls -l --time-style=+%s.%N "$L")
+sync
+echo 2 >/proc/sys/vm/drop_caches  # the kernel forgets the inodes
+assert_eq "readdir after the kernel forgot them" "$expected" "$(scandir "$L")"
+assert_eq "ls -l after the kernel forgot them" "$long" "$(ls -l --time-style=+%s.%N "$L")"
+
+# ---------------------------------------------------------------------------------------------
 log "# tar"
 check "tar create into the mount" tar --format=posix -C "$SRC" -cf "$M/src.tar" .
 check "tar -t of the archive in the mount" bash -c "tar -tf '$M/src.tar' >/dev/null"
