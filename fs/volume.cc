@@ -35,6 +35,9 @@ kv::Options Volume::StoreOptions() {
   options.sharder = Sharder();
   options.earlier_sharders = EarlierSharders();
   options.retention = std::make_shared<HistoryRetention>();
+  // Lookups and stats read only an inode's head (LoadHeadLocked); with it in a stored block,
+  // that read is a copy, not a Huffman decode.
+  options.compression_stored_prefix = kInodeHeadBytes + 1;
   return options;
 }
 

@@ -56,14 +56,28 @@ class Deflater {
 
   int level() const { return level_; }
 
-  // Deflates `in` into *out; false when it fails or would exceed `limit` bytes.
-  bool Run(std::string_view in, size_t limit, std::string* out) {
-    if (!ok_ || deflateReset(&zs_) != Z_OK) return false;
+  // Deflates `in` into *out, its first `stored_prefix` bytes (when it is longer) as a stored
+  // block; false when it fails or would exceed `limit` bytes.
+  bool Run(std::string_view in, size_t limit, std::string* out, size_t stored_prefix = 0) {
+    if (stored_prefix >= in.size()) stored_prefix = 0;
+    // Level 0 writes stored blocks. deflateParams right after a reset only sets the level;
+    // later, it ends the current block first (deflate(Z_BLOCK)) if the level changes.
+    if (!ok_ || deflateReset(&zs_) != Z_OK ||
+        deflateParams(&zs_, stored_prefix > 0 ? 0 : level_, Z_DEFAULT_STRATEGY) != Z_OK) {
+      return false;
+    }
     out->resize(limit);
     zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
-    zs_.avail_in = static_cast<uInt>(in.size());
+    zs_.avail_in = static_cast<uInt>(stored_prefix > 0 ? stored_prefix : in.size());
     zs_.next_out = reinterpret_cast<Bytef*>(out->data());
     zs_.avail_out = static_cast<uInt>(limit);
+    if (stored_prefix > 0) {
+      if (deflate(&zs_, Z_BLOCK) != Z_OK || zs_.avail_in != 0 ||
+          deflateParams(&zs_, level_, Z_DEFAULT_STRATEGY) != Z_OK) {
+        return false;
+      }
+      zs_.avail_in = static_cast<uInt>(in.size() - stored_prefix);
+    }
     int r = deflate(&zs_, Z_FINISH);
     if (r != Z_STREAM_END) return false;  // Z_OK / Z_BUF_ERROR: output did not fit the limit
     out->resize(limit - zs_.avail_out);
@@ -97,11 +111,17 @@ class Inflater {
            zs_.avail_in == 0;
   }
 
-  // Inflates the start of `in` until `out` is full.
+  // Inflates the start of `in` until `out` is full, a block at a time: Z_BLOCK stops at the
+  // end of a block, so when `out` fills exactly there the next block's header and Huffman
+  // tables are never decoded.
   bool RunPrefix(std::string_view in, std::span<char> out) {
     if (!Start(in, out)) return false;
-    const int r = inflate(&zs_, Z_SYNC_FLUSH);
-    return (r == Z_OK || r == Z_STREAM_END) && zs_.avail_out == 0;
+    while (zs_.avail_out > 0) {
+      const int r = inflate(&zs_, Z_BLOCK);
+      if (r == Z_STREAM_END) break;
+      if (r != Z_OK) return false;  // includes Z_BUF_ERROR: input ran out
+    }
+    return zs_.avail_out == 0;
   }
 
  private:
@@ -141,7 +161,7 @@ bool CompressValue(const CompressionOptions& options, std::string_view value, st
       !deflater->Run(sample, sample.size() - sample.size() / 8, out)) {
     return false;
   }
-  return deflater->Run(value, value.size() - value.size() / 16, out);
+  return deflater->Run(value, value.size() - value.size() / 16, out, options.stored_prefix);
 }
 
 Status DecompressValueInto(std::string_view stored, std::span<char> out) {

@@ -12,6 +12,10 @@ namespace kv {
 struct CompressionOptions {
   int level = 1;            // zlib level 1..9; 0 disables compression
   uint32_t min_size = 128;  // shorter values are stored raw
+  // The first this many bytes of a deflated value go into a stored (uncompressed) deflate
+  // block of their own, so that reading a prefix of up to this many bytes copies it instead
+  // of decoding Huffman tables. The result is still plain raw deflate. 0: none.
+  uint32_t stored_prefix = 0;
 };
 
 // Sets *out to the deflated value and returns true when that saves at least 1/16 of the
@@ -28,7 +32,8 @@ Status DecompressValue(std::string_view stored, size_t raw_len, std::string* out
 // The same into `out`, which the value must fill exactly.
 Status DecompressValueInto(std::string_view stored, std::span<char> out);
 // Inflates only the first out.size() bytes of `stored` into `out`, which the value must at
-// least fill: the cost is that of those bytes, not of the whole value.
+// least fill: the cost is that of those bytes, not of the whole value, and nothing past the
+// deflate block that ends them is decoded (so a stored prefix block costs a copy).
 Status DecompressValuePrefix(std::string_view stored, std::span<char> out);
 
 }  // namespace kv

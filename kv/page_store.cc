@@ -134,6 +134,7 @@ PageStore::PageStore(const Options& options, std::string dir)
   sharder_ = sharder_holder_ ? sharder_holder_.get() : WholeKeySharder();
   compression_.level = options.compression_level;
   compression_.min_size = options.compression_min_size;
+  compression_.stored_prefix = options.compression_stored_prefix;
   retention_ = options.retention ? options.retention : KeepLatestPolicy();
 }
 

@@ -141,6 +141,11 @@ struct Options {
   int compression_level = 1;
   // Values shorter than this are stored raw: deflate cannot win much on them and costs time.
   uint32_t compression_min_size = 128;
+  // The first this many bytes of a deflated value are written as a stored (uncompressed)
+  // deflate block, so that a Get with a value_prefix of up to this size copies them instead
+  // of decoding Huffman tables (kvfs: an inode's fixed head). Any reader inflates such a
+  // value; 0 deflates values whole.
+  uint32_t compression_stored_prefix = 0;
   // Retention used by background compaction and by Compact() without a policy.
   std::shared_ptr<const RetentionPolicy> retention;  // nullptr: KeepLatestPolicy()
   // Background compaction of a page starts when its superseded bytes exceed both this

@@ -29,6 +29,7 @@ namespace kv {
 namespace {
 
 namespace fs = std::filesystem;
+using kvtest::CompressibleBytes;
 using kvtest::RandomBytes;
 using State = std::map<std::string, std::string>;
 
@@ -55,13 +56,6 @@ std::map<std::string, std::string> DirContents(const std::string& dir) {
     out[fs::relative(e.path(), dir).string()] = e.is_regular_file() ? ReadFileBytes(e.path()) : "";
   }
   return out;
-}
-
-std::string CompressibleBytes(size_t n) {
-  std::string s;
-  for (size_t i = 0; s.size() < n; i++) s += "line " + std::to_string(i % 1000) + " of a log\n";
-  s.resize(n);
-  return s;
 }
 
 State ReadAll(Store* store) {

@@ -26,15 +26,8 @@
 namespace kv {
 namespace {
 
+using kvtest::CompressibleBytes;
 using kvtest::RandomBytes;
-
-std::string CompressibleBytes(size_t n) {
-  std::string s;
-  s.reserve(n);
-  for (size_t i = 0; s.size() < n; i++) s += "line " + std::to_string(i % 1000) + " of a log\n";
-  s.resize(n);
-  return s;
-}
 
 // Values of every kind a read path treats apart: empty, raw and compressed, small and large.
 std::map<std::string, std::string> ValuesOfEveryKind(uint64_t seed) {

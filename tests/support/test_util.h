@@ -34,6 +34,15 @@ inline std::string RandomBytes(std::mt19937_64& rng, size_t n) {
   return s;
 }
 
+// n bytes of log-like text, which deflates well.
+inline std::string CompressibleBytes(size_t n) {
+  std::string s;
+  s.reserve(n);
+  for (size_t i = 0; s.size() < n; i++) s += "line " + std::to_string(i % 1000) + " of a log\n";
+  s.resize(n);
+  return s;
+}
+
 // Groups keys by their first '/'-terminated component, as the filesystem groups an inode's
 // directory entries, so that a prefix up to a '/' is iterated within one shard.
 class DirSharder : public kv::Sharder {
