@@ -289,7 +289,12 @@ Errno VolumeImpl::RestoreLocked(const TrashItem& item, Ino new_parent, std::stri
   Inode& p = txn.Mut(new_parent);
   p.mtime_ns = p.ctime_ns = now;
   if (nodes[0].is_dir) ++p.nlink;
-  return txn.Commit();
+  err = txn.Commit();
+  // The caller asked about the top of the tree; the rest changed behind its back.
+  if (err.ok() && side_effect_observer_) {
+    for (size_t i = 1; i < nodes.size(); ++i) side_effect_observer_(nodes[i].ino);
+  }
+  return err;
 }
 
 Errno VolumeImpl::RestoreTrash(std::string_view name, Ino new_parent, std::string_view new_name) {

@@ -212,7 +212,7 @@ Errno VolumeImpl::Close() {
     std::lock_guard lock(handles_mu_);
     for (auto& [id, h] : files_) files.push_back(h);
     files_.clear();
-    dirs_.clear();
+    dir_cookies_.clear();
   }
   for (auto& h : files) {
     Errno err = ReleaseHandle(h);

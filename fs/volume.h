@@ -312,14 +312,14 @@ class Volume {
                        uint32_t flags) = 0;
 
   // ---- Directories ----
-  virtual Errno OpenDir(Ino ino, uint64_t* handle) = 0;
-  // Calls `filler` for entries after `offset` (0: from the start, including "." and "..")
-  // in name order. The filler runs under the volume's locks and must not call the volume
-  // (a readdirplus adapter looks entries up after ReadDir returns). Offsets are this handle's
-  // cookies: resuming from one returns every entry that existed throughout exactly once, however
-  // entries are added or removed meanwhile.
-  virtual Errno ReadDir(uint64_t handle, uint64_t offset, const DirFiller& filler) = 0;
-  virtual Errno ReleaseDir(uint64_t handle) = 0;
+  // Calls `filler` for the entries of directory `dir` after `offset` (0: from the start,
+  // including "." and "..") in name order; ENOTDIR, and nothing for a directory removed
+  // since (an open one). There are no directory handles: an offset is a cookie derived from
+  // the entry's name, the same in every listing, and resuming from one returns every entry
+  // that existed throughout exactly once, however entries are added or removed meanwhile.
+  // The filler runs under the volume's locks and must not call the volume (a readdirplus
+  // adapter looks entries up after ReadDir returns).
+  virtual Errno ReadDir(Ino dir, uint64_t offset, const DirFiller& filler) = 0;
 
   // ---- Files ----
   // Mknod of a regular file plus Open. O_EXCL is implied: EEXIST when the name exists.
@@ -390,6 +390,11 @@ class Volume {
   // sends them with setattr; when `on`, Write leaves them alone, so that data arriving after
   // the kernel's times cannot overwrite them.
   virtual void SetKernelSetsWriteTimes(bool on) = 0;
+  // `observer` is called, once the change is committed, with each inode whose attributes an
+  // operation changed beyond the ones it was asked about: moving a tree out of the trash
+  // relinks and re-dates every inode in it. A kernel caching attributes must drop those.
+  // It runs under the volume's locks and must not call the volume. Set before use.
+  virtual void SetSideEffectObserver(std::function<void(Ino)> observer) = 0;
 };
 
 }  // namespace fs

@@ -7,7 +7,7 @@
 //
 // Locking (fs/README.md, "Locking"):
 //   ns_mu_  ->  InodeState::mu  ->  leaf locks (InodeTable, ChunkCache, handles_mu_,
-//                                    DirHandle::mu)
+//                                    DirCookies::mu)
 // Operations that change names (create, link, unlink, rmdir, rename) hold ns_mu_ exclusively
 // and may then hold several InodeState locks. Every other thread holds at most one
 // InodeState lock at a time and never waits for ns_mu_ while holding it, so those
@@ -61,15 +61,16 @@ struct ListedEntry {
   uint32_t type = 0;
 };
 
-struct DirHandle {
-  uint64_t ino = 0;
+// What ReadDir keeps of a directory between calls (readdir.cc): the names behind the
+// offsets it gave out, and for views and trashed directories, the listing being read.
+struct DirCookies {
   std::mutex mu;
-  // GUARDED_BY(mu): offset -> name it follows (readdir.cc); 1 and 2 follow "." and "..".
-  std::unordered_map<uint64_t, std::string> cookies;
-  // Views and trashed directories are listed whole when read from offset 0; offset 2 + i
-  // then follows listed[i - 1].
-  bool is_listed = false;           // GUARDED_BY(mu)
-  std::vector<ListedEntry> listed;  // GUARDED_BY(mu)
+  // GUARDED_BY(mu): offset -> the name it follows; offsets 1 and 2 follow "." and "..".
+  std::unordered_map<uint64_t, std::string> names;
+  // GUARDED_BY(mu): views and trashed directories are listed whole, in name order, by a
+  // ReadDir from offset 0 (or one that finds no listing here).
+  bool is_listed = false;
+  std::vector<ListedEntry> listed;
 };
 
 class VolumeImpl final : public Volume {
@@ -99,9 +100,7 @@ class VolumeImpl final : public Volume {
   Errno Rename(Ino parent, std::string_view name, Ino new_parent, std::string_view new_name,
                uint32_t flags) override;
 
-  Errno OpenDir(Ino ino, uint64_t* handle) override;
-  Errno ReadDir(uint64_t handle, uint64_t offset, const DirFiller& filler) override;
-  Errno ReleaseDir(uint64_t handle) override;
+  Errno ReadDir(Ino dir, uint64_t offset, const DirFiller& filler) override;
 
   Errno Create(Ino parent, std::string_view name, uint32_t mode, int flags, const Caller& caller,
                Attr* attr, uint64_t* handle) override;
@@ -133,6 +132,9 @@ class VolumeImpl final : public Volume {
   Errno Statfs(FsStats* stats) override;
   uint32_t chunk_size() const override { return chunk_size_; }
   void SetKernelSetsWriteTimes(bool on) override { kernel_sets_write_times_.store(on); }
+  void SetSideEffectObserver(std::function<void(Ino)> observer) override {
+    side_effect_observer_ = std::move(observer);
+  }
 
   // ---- Internal helpers shared by the ops files and InodeTxn ----
   int64_t Now() const;
@@ -358,7 +360,10 @@ class VolumeImpl final : public Volume {
   // Every entry of view directory `ino` (or of trashed directory `ino`).
   Errno MetaList(Ino ino, std::vector<ListedEntry>* entries);
   // ReadDir over a listing made whole (MetaList) when read from offset 0.
-  Errno ReadListed(DirHandle& dh, uint64_t offset, const DirFiller& filler, Ino dot_dot);
+  Errno ReadListed(Ino dir, uint64_t offset, const DirFiller& filler, Ino dot_dot);
+  // The cookies of `dir`, created empty if there are none; DropCookies forgets them.
+  std::shared_ptr<DirCookies> CookiesOf(Ino dir);
+  void DropCookies(Ino dir);
   Errno MetaOpen(Ino ino, int flags, uint64_t* handle);
   Errno MetaRead(const MetaFile& file, uint64_t offset, size_t size, std::string* data);
   Errno MetaReadlink(Ino ino, std::string* target);
@@ -372,6 +377,7 @@ class VolumeImpl final : public Volume {
   std::unique_ptr<kv::Store> store_;
   const VolumeOptions options_;
   std::atomic<bool> kernel_sets_write_times_{false};
+  std::function<void(Ino)> side_effect_observer_;  // set before use
   uint32_t chunk_size_ = 0;
   std::shared_ptr<const std::string> zeros_;  // chunk_size_ zero bytes: what holes read as
   Superblock super_;                          // GUARDED_BY(ns_mu_ exclusive) for ino_limit
@@ -402,7 +408,9 @@ class VolumeImpl final : public Volume {
   std::mutex handles_mu_;                                            // leaf
   uint64_t next_handle_ = 1;                                         // GUARDED_BY
   std::unordered_map<uint64_t, std::shared_ptr<FileHandle>> files_;  // GUARDED_BY
-  std::unordered_map<uint64_t, std::shared_ptr<DirHandle>> dirs_;    // GUARDED_BY
+  // Directories being listed. Dropped when a listing reaches its end; idle ones also go
+  // when there are more than kMaxDirCookies.
+  std::unordered_map<Ino, std::shared_ptr<DirCookies>> dir_cookies_;  // GUARDED_BY
 
   std::atomic<bool> closed_{false};
 };

@@ -27,6 +27,8 @@ struct FuseContext {
   fuse_conn_info_opts* conn_opts = nullptr;
   // Whether the kernel runs the writeback cache (decided in init, read by open/create).
   std::atomic<bool> writeback{false};
+  // Whether the kernel opens directories without OPENDIR when asked to (decided in init).
+  std::atomic<bool> no_opendir{false};
   // Requests handled so far (forgets aside), so that a shutdown can tell when the kernel
   // has stopped sending (daemon.h, "Shutdown").
   std::atomic<uint64_t> requests{0};

@@ -197,6 +197,10 @@ int Run(int argc, char** argv) {
     }
   }
   ctx.session = se;
+  // Attributes the volume changes behind the kernel's back (a tree restored from the trash)
+  // must not be served from the kernel's cache until they time out.
+  volume->SetSideEffectObserver(
+      [se](Ino ino) { fuse_lowlevel_notify_inval_inode(se, ino, -1, 0); });
   if (!InstallSessionHooks(se, o.ring_threads)) {
     Log(LOG_WARNING, "session I/O hooks refused; no KILLPRIV_V2, no io_uring");
   }

@@ -10,10 +10,12 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "fs/volume.h"
+#include "tests/fs/listing.h"
 
 namespace fs {
 namespace {
@@ -101,16 +103,11 @@ class HistoryTest : public ::testing::Test {
   // The names in directory `dir` (without "." and ".."), with their inode numbers.
   std::map<std::string, Ino> List(Ino dir) {
     std::map<std::string, Ino> out;
-    uint64_t dh = 0;
-    Errno err = vol_->OpenDir(dir, &dh);
-    EXPECT_TRUE(err.ok()) << err.ToString();
-    if (!err.ok()) return out;
-    err = vol_->ReadDir(dh, 0, [&](const DirEntry& e) {
+    Errno err = vol_->ReadDir(dir, 0, [&](const DirEntry& e) {
       if (e.name != "." && e.name != "..") out.emplace(std::string(e.name), e.ino);
       return true;
     });
     EXPECT_TRUE(err.ok()) << err.ToString();
-    EXPECT_TRUE(vol_->ReleaseDir(dh).ok());
     return out;
   }
   Ino LookupPath(Ino dir, const std::vector<std::string>& path) {
@@ -410,6 +407,32 @@ TEST_F(HistoryTest, HistoryView) {
   EXPECT_NE(text.find("cache_hit_rate"), std::string::npos);
 }
 
+// A view is listed whole from offset 0 and resumed by name like any directory: a listing
+// read a few entries at a time, while a version is added, gives every version that existed
+// throughout exactly once (POSIX leaves it open whether an entry added meanwhile shows), and
+// one from the start shows the new one.
+TEST_F(HistoryTest, HistoryViewListingResumesByName) {
+  for (int i = 0; i < 6; ++i) Save(kRootIno, "f", "v" + std::to_string(i));
+  const Ino view = LookupPath(kRootIno, {".kvfs", "history", "f"});
+  // A seventh version after the second call.
+  std::vector<std::string> seen = ListInPieces(vol_.get(), view, 2, [&](int call) {
+    if (call == 1) Save(kRootIno, "f", "new");
+  });
+  std::map<std::string, int> count;
+  for (const std::string& name : seen) ++count[name];
+  EXPECT_EQ(count["."], 1);
+  EXPECT_EQ(count[".."], 1);
+  std::set<std::string> versions;
+  for (const auto& [name, n] : count) {
+    EXPECT_EQ(n, 1) << name;
+    if (name != "." && name != "..") versions.insert(name.substr(0, 5));
+  }
+  for (int v = 1; v <= 6; ++v) EXPECT_EQ(versions.count("000" + std::to_string(v) + "_"), 1u) << v;
+  auto now = List(view);
+  ASSERT_EQ(now.size(), 7u);
+  EXPECT_EQ(now.rbegin()->first.substr(0, 5), "0007_");
+}
+
 TEST_F(HistoryTest, TrashFileRestore) {
   Ino d = 0;
   {
@@ -510,9 +533,17 @@ TEST_F(HistoryTest, TrashTreeRestoreAndPurge) {
   EXPECT_EQ(target, "x");
 
   Reopen();
+  // Everything restored but the top (which the caller named) is a side effect.
+  std::set<Ino> side_effects;
+  vol_->SetSideEffectObserver([&](Ino ino) { side_effects.insert(ino); });
   ASSERT_TRUE(vol_->RestoreTrash(trash[0].name, kRootIno, "again").ok());
   Ino again = LookupPath(kRootIno, {"again"});
   EXPECT_EQ(again, top);
+  std::set<Ino> restored;
+  for (const auto& [name, ino] : List(again)) restored.insert(ino);
+  for (const auto& [name, ino] : List(sub)) restored.insert(ino);
+  EXPECT_EQ(side_effects, restored);
+  EXPECT_EQ(restored.size(), 3u + 2u);
   ASSERT_TRUE(vol_->GetAttr(again, &a).ok());
   EXPECT_EQ(a.nlink, 3u);  // ".", "again" and sub's ".."
   EXPECT_EQ(ReadAll(LookupPath(kRootIno, {"again", "x"})), "xx");

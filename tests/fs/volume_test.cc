@@ -19,6 +19,7 @@
 #include "fs/keys.h"
 #include "fs/sharder.h"
 #include "kv/maintenance.h"
+#include "tests/fs/listing.h"
 #include "tests/support/page_file.h"
 
 namespace fs {
@@ -92,16 +93,13 @@ class VolumeTest : public ::testing::Test {
     return a;
   }
   std::vector<std::string> List(Ino dir) {
-    uint64_t dh;
-    EXPECT_TRUE(vol_->OpenDir(dir, &dh).ok());
     std::vector<std::string> names;
-    EXPECT_TRUE(vol_->ReadDir(dh, 0,
+    EXPECT_TRUE(vol_->ReadDir(dir, 0,
                               [&](const DirEntry& e) {
                                 names.emplace_back(e.name);
                                 return true;
                               })
                     .ok());
-    EXPECT_TRUE(vol_->ReleaseDir(dh).ok());
     return names;
   }
 
@@ -730,31 +728,14 @@ TEST_F(VolumeTest, RenameOverOpenFile) {
 
 TEST_F(VolumeTest, ReadDirCursorSurvivesChanges) {
   for (int i = 0; i < 50; ++i) MakeFile(kRootIno, "f" + std::to_string(100 + i));
-  uint64_t dh;
-  ASSERT_TRUE(vol_->OpenDir(kRootIno, &dh).ok());
-  std::vector<std::string> seen;
-  uint64_t offset = 0;
-  int calls = 0;
-  for (;;) {
-    int taken = 0;
-    ASSERT_TRUE(vol_->ReadDir(dh, offset,
-                              [&](const DirEntry& e) {
-                                if (taken == 7) return false;
-                                ++taken;
-                                seen.emplace_back(e.name);
-                                offset = e.next_offset;
-                                return true;
-                              })
-                    .ok());
-    if (taken == 0) break;
-    // Churn between calls: remove an entry already listed and one not yet listed, add one.
-    if (++calls == 2) {
-      ASSERT_TRUE(vol_->Unlink(kRootIno, "f100").ok());
-      ASSERT_TRUE(vol_->Unlink(kRootIno, "f149").ok());
-      MakeFile(kRootIno, "f1200");
-    }
-  }
-  ASSERT_TRUE(vol_->ReleaseDir(dh).ok());
+  // Churn after the second call: remove an entry already listed and one not yet listed,
+  // add one.
+  std::vector<std::string> seen = ListInPieces(vol_.get(), kRootIno, 7, [&](int call) {
+    if (call != 1) return;
+    EXPECT_TRUE(vol_->Unlink(kRootIno, "f100").ok());
+    EXPECT_TRUE(vol_->Unlink(kRootIno, "f149").ok());
+    MakeFile(kRootIno, "f1200");
+  });
   std::map<std::string, int> count;
   for (auto& n : seen) ++count[n];
   for (int i = 101; i < 149; ++i) EXPECT_EQ(count["f" + std::to_string(i)], 1) << i;
@@ -762,16 +743,20 @@ TEST_F(VolumeTest, ReadDirCursorSurvivesChanges) {
   EXPECT_EQ(count["."], 1);
   EXPECT_EQ(count[".."], 1);
   for (auto& [n, c] : count) EXPECT_EQ(c, 1) << n;
-  EXPECT_EQ(ErrOf(vol_->ReadDir(dh, 0, [](const DirEntry&) { return true; })), EBADF);
+  const Ino file = MakeFile(kRootIno, "not-a-dir");
+  EXPECT_EQ(ErrOf(vol_->ReadDir(file, 0, [](const DirEntry&) { return true; })), ENOTDIR);
 }
 
-// The kernel resumes a cached listing on whichever handle of the directory it holds, at an
-// offset another handle gave out; every name must have the same offset on every handle.
-TEST_F(VolumeTest, ReadDirOffsetsResumeOnAnotherHandle) {
+// The kernel opens directories without telling the volume and resumes the listings it keeps
+// at any offset, at any time: a name has the same offset in every listing, and an offset
+// still resumes after the volume has dropped the cookies behind it (at the end of a listing,
+// or when more directories are being listed than it keeps cookies for).
+TEST_F(VolumeTest, ReadDirOffsetsResumeAfterTheListingEnded) {
   for (int i = 0; i < 40; ++i) MakeFile(kRootIno, "f" + std::to_string(i));
-  auto list = [&](uint64_t dh, uint64_t offset, size_t limit) {
+  const Ino many = MakeDir(kRootIno, "many");
+  auto list = [&](Ino dir, uint64_t offset, size_t limit) {
     std::vector<std::pair<std::string, uint64_t>> got;
-    EXPECT_TRUE(vol_->ReadDir(dh, offset,
+    EXPECT_TRUE(vol_->ReadDir(dir, offset,
                               [&](const DirEntry& e) {
                                 if (got.size() == limit) return false;
                                 got.emplace_back(e.name, e.next_offset);
@@ -780,19 +765,25 @@ TEST_F(VolumeTest, ReadDirOffsetsResumeOnAnotherHandle) {
                     .ok());
     return got;
   };
-  uint64_t first, second;
-  ASSERT_TRUE(vol_->OpenDir(kRootIno, &first).ok());
-  ASSERT_TRUE(vol_->OpenDir(kRootIno, &second).ok());
-  auto whole = list(first, 0, 1000);
-  ASSERT_EQ(whole.size(), 42u);
-  // Resume the second, fresh handle after each entry the first one listed.
+  auto whole = list(kRootIno, 0, 1000);
+  ASSERT_EQ(whole.size(), 43u);
+  EXPECT_TRUE(list(kRootIno, whole.back().second, 1000).empty());  // the end: cookies dropped
+  EXPECT_EQ(list(kRootIno, 0, 1000), whole);
   for (size_t i = 0; i < whole.size(); ++i) {
-    auto rest = list(second, whole[i].second, 1000);
-    ASSERT_EQ(rest.size(), whole.size() - i - 1) << whole[i].first;
-    for (size_t j = 0; j < rest.size(); ++j) EXPECT_EQ(rest[j], whole[i + 1 + j]);
+    auto rest = list(kRootIno, whole[i].second, 1000);
+    EXPECT_EQ(rest, decltype(rest)(whole.begin() + i + 1, whole.end())) << whole[i].first;
   }
-  ASSERT_TRUE(vol_->ReleaseDir(second).ok());
-  ASSERT_TRUE(vol_->ReleaseDir(first).ok());
+
+  // A listing halfway while 300 others stop halfway too, more than the volume keeps.
+  auto head = list(kRootIno, 0, 10);
+  for (int d = 0; d < 300; ++d) {
+    const Ino dir = MakeDir(many, "d" + std::to_string(d));
+    MakeFile(dir, "x");
+    ASSERT_EQ(list(dir, 0, 3).size(), 3u);  // ".", "..", "x": not at its end yet
+  }
+  auto rest = list(kRootIno, head.back().second, 1000);
+  head.insert(head.end(), rest.begin(), rest.end());
+  EXPECT_EQ(head, whole);
 }
 
 // A read given a destination (a FUSE ring's reply buffer) reads whole uncached chunks straight
