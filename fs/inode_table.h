@@ -55,7 +55,9 @@ struct InodeState {
 // the table passes its capacity.
 class InodeTable {
  public:
-  explicit InodeTable(size_t capacity) : capacity_(capacity) {}
+  // The map is sized for `capacity` up front: growing it rehashes every state, a cache miss
+  // each, while the table fills at its busiest (a cold tree walk).
+  explicit InodeTable(size_t capacity) : capacity_(capacity) { map_.reserve(capacity); }
   InodeTable(const InodeTable&) = delete;
   InodeTable& operator=(const InodeTable&) = delete;
 

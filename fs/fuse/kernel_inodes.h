@@ -12,32 +12,42 @@
 // had. So the set is simply "replied with an entry, not forgotten since" (the kernel sends
 // FORGET when it evicts an inode), with no lookup counts, and races between a reply and a
 // forget may leave either answer.
+//
+// One bit per inode number, in 64 KiB pages made on first use: inode numbers count up from
+// 1, so the bits are dense, and a lookup costs an atomic load instead of a hash probe (the
+// hash set this replaced cost 2.7% of a cold `git status`'s CPU samples). Numbers past
+// kLimit (and the .kvfs views') are never held.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
-#include <mutex>
-#include <unordered_set>
+#include <memory>
 
 namespace fs::fuse {
 
 class KernelInodes {
  public:
+  KernelInodes() = default;
+  ~KernelInodes();
+  KernelInodes(const KernelInodes&) = delete;
+  KernelInodes& operator=(const KernelInodes&) = delete;
+
   void Add(uint64_t ino);
   void Forget(uint64_t ino);
-  bool Holds(uint64_t ino);
+  bool Holds(uint64_t ino) const;
+
+  static constexpr uint64_t kLimit = uint64_t{1} << 32;
 
  private:
-  // Sharded by the low bits: inode numbers are dense, and concurrent lookups are of
-  // neighbours as often as not.
-  static constexpr size_t kShards = 16;
-  struct Shard {
-    std::mutex mu;
-    std::unordered_set<uint64_t> inos;  // GUARDED_BY(mu)
-  };
-  Shard& ShardOf(uint64_t ino) { return shards_[ino % kShards]; }
+  static constexpr uint64_t kBitsPerPage = uint64_t{1} << 19;  // 64 KiB of bits
+  static constexpr size_t kWordsPerPage = kBitsPerPage / 64;
+  using Page = std::array<std::atomic<uint64_t>, kWordsPerPage>;
 
-  std::array<Shard, kShards> shards_;
+  // The word holding `ino`'s bit, creating its page when `create`; null if there is none.
+  std::atomic<uint64_t>* Word(uint64_t ino, bool create) const;
+
+  mutable std::array<std::atomic<Page*>, kLimit / kBitsPerPage> pages_{};
 };
 
 }  // namespace fs::fuse
