@@ -1,6 +1,7 @@
 #!/bin/bash
 # tests/mount/tools_test.sh: everyday tools through a real kvfs mount (cp -a, tar, rsync, git,
-# mv, ln, chmod/chown/touch, truncate, sparse dd, xattrs, O_APPEND, open-unlinked files, mmap),
+# mv, ln, chmod/chown/touch, truncate, sparse dd, xattrs, O_APPEND, open-unlinked files, mmap,
+# make and cc, sed -i and vi),
 # then a remount and a second look at what was written.
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -445,6 +446,40 @@ kill "$dropper" 2>/dev/null
 wait "$dropper" 2>/dev/null
 assert_eq "60 listings of 20000 names while the page cache is dropped: short ones ($(sort -u "$WORK/listing.err" | head -c 200))" 0 "$short"
 rm -rf "$M/big-dir"
+
+# ---------------------------------------------------------------------------------------------
+log "# editors and compilers"
+E=$M/edit
+mkdir "$E"
+cat >"$E/main.c" <<'EOF_C'
+#include <stdio.h>
+#include "msg.h"
+int main(void) { puts(MSG); return 0; }
+EOF_C
+echo '#define MSG "built in kvfs"' >"$E/msg.h"
+printf 'hello: main.o\n\t$(CC) -o $@ main.o\nmain.o: main.c msg.h\n\t$(CC) -c -o $@ main.c\n' >"$E/Makefile"
+check "make builds a C program in the mount" make -s -C "$E"
+assert_eq "the program runs from the mount" "built in kvfs" "$("$E/hello" 2>&1)"
+assert_eq "make with nothing changed" "make: 'hello' is up to date." "$(make -C "$E" --no-print-directory 2>&1)"
+echo '#define MSG "rebuilt"' >"$E/msg.h"
+assert_eq "make rebuilds what depends on an edited header" \
+  "cc -c -o main.o main.c|cc -o hello main.o|" "$(make -C "$E" --no-print-directory 2>&1 | tr '\n' '|')"
+assert_eq "the rebuilt program runs" "rebuilt" "$("$E/hello" 2>&1)"
+printf 'alpha\nbeta\n' >"$E/notes.txt"
+chmod 0640 "$E/notes.txt"
+check "sed -i" sed -i 's/beta/gamma/' "$E/notes.txt"
+assert_eq "sed -i: content" "alpha|gamma|" "$(tr '\n' '|' <"$E/notes.txt")"
+assert_eq "sed -i: mode kept" "640" "$(stat -c %a "$E/notes.txt")"
+setfattr -n user.tag -v kept "$E/notes.txt"
+# vi saves through a swap file and a backup (renamed or copied, as it judges best) and must
+# keep the file's mode and xattrs; nothing of its own may be left behind.
+check "vi edits and saves" vi -N -u NONE -i NONE -es -c '%s/alpha/delta/' -c 'wq' "$E/notes.txt"
+assert_eq "vi: content" "delta|gamma|" "$(tr '\n' '|' <"$E/notes.txt")"
+assert_eq "vi: mode kept" "640" "$(stat -c %a "$E/notes.txt")"
+assert_eq "vi: xattr kept" "kept" "$(getfattr --absolute-names --only-values -n user.tag "$E/notes.txt" 2>&1)"
+assert_eq "vi left no swap or backup files" "Makefile hello main.c main.o msg.h notes.txt " \
+  "$(ls -A "$E" | tr '\n' ' ')"
+rm -rf "$E"
 
 # ---------------------------------------------------------------------------------------------
 log "# after a remount"
