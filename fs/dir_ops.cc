@@ -145,6 +145,9 @@ Errno VolumeImpl::CreateNodeLocked(Ino parent, std::string_view name, Inode prot
   if (err.ok()) return Errno(EEXIST);
   if (err.value() != ENOENT) return err;
 
+  std::vector<std::pair<std::string_view, std::string>> acls;
+  err = InheritAclsLocked(parent, caller, &proto.mode, &acls);
+  if (!err.ok()) return err;
   int64_t now = Now();
   proto.uid = caller.uid;
   proto.gid = caller.gid;
@@ -163,6 +166,7 @@ Errno VolumeImpl::CreateNodeLocked(Ino parent, std::string_view name, Inode prot
   std::shared_ptr<InodeState> state = inodes_.Get(ino);
   txn.AddNew(state, proto);
   txn.batch()->Put(keys::Dentry(parent, name), EncodeDentry({ino, FileType(proto.mode)}));
+  for (const auto& [xattr, value] : acls) txn.batch()->Put(keys::Xattr(ino, xattr), value);
   Inode& p = txn.Mut(parent);
   p.mtime_ns = p.ctime_ns = now;
   if (proto.is_dir()) ++p.nlink;

@@ -376,7 +376,11 @@ Errno VolumeImpl::SetAttrImpl(Ino ino, const SetAttrRequest& r, Attr* attr, bool
   }
   Inode& n = txn.Mut(ino);
   const int64_t atime_before = n.atime_ns, mtime_before = n.mtime_ns;
-  if (r.valid & SetAttrRequest::kMode) n.mode = (n.mode & S_IFMT) | (r.mode & 07777);
+  if (r.valid & SetAttrRequest::kMode) {
+    n.mode = (n.mode & S_IFMT) | (r.mode & 07777);
+    err = StageAclChmodLocked(&txn, ino, n.mode);
+    if (!err.ok()) return err;
+  }
   if (r.valid & SetAttrRequest::kUid) n.uid = r.uid;
   if (r.valid & SetAttrRequest::kGid) n.gid = r.gid;
   bool resized = false;

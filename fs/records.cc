@@ -11,15 +11,17 @@ constexpr char kSuperMagic[4] = {'K', 'V', 'F', 'S'};
 constexpr uint8_t kPlaceFormat = 2;
 }  // namespace
 
-std::string EncodeSuperblock(const Superblock& sb) {
+std::string EncodeSuperblock(Superblock& sb) {
+  sb.format = sb.features != 0 ? 3 : 2;
   std::string out(kSuperMagic, sizeof(kSuperMagic));
-  PutBE32(&out, kSuperblockFormat);
+  PutBE32(&out, sb.format);
   PutBE32(&out, sb.chunk_size);
   PutBE32(&out, sb.version_retention);
   PutBE64(&out, sb.ino_limit);
   PutBE64(&out, static_cast<uint64_t>(sb.created_ns));
   PutBE64(&out, static_cast<uint64_t>(sb.version_min_age_ns));
   PutBE64(&out, static_cast<uint64_t>(sb.trash_retention_ns));
+  if (sb.format >= 3) PutBE32(&out, sb.features);
   return out;
 }
 
@@ -30,13 +32,15 @@ bool DecodeSuperblock(std::string_view value, Superblock* sb) {
         d.BE64(&sb->ino_limit) && d.I64(&sb->created_ns))) {
     return false;
   }
+  sb->features = 0;
   if (sb->format == 1) {
     sb->version_min_age_ns = 0;
     sb->trash_retention_ns = 24LL * 3600 * 1'000'000'000;
     return true;
   }
+  if (!d.I64(&sb->version_min_age_ns) || !d.I64(&sb->trash_retention_ns)) return false;
   // A newer format is reported by the caller; its first fields are ours.
-  return d.I64(&sb->version_min_age_ns) && d.I64(&sb->trash_retention_ns);
+  return sb->format == 2 || d.BE32(&sb->features);
 }
 
 std::string EncodeDentry(const DentryValue& v) {

@@ -22,10 +22,19 @@ struct Superblock {
   int64_t version_min_age_ns = 0;
   // Format 2. How long deleted files stay in the trash; 0: deletion is immediate.
   int64_t trash_retention_ns = 0;
+  // Format 3. Features a reader must know to open the volume safely.
+  enum : uint32_t {
+    // POSIX ACLs are enforced (fs/acl.h). A reader that ignored them would open up access.
+    kPosixAcl = 1 << 0,
+  };
+  uint32_t features = 0;
 };
-inline constexpr uint32_t kSuperblockFormat = 2;
-std::string EncodeSuperblock(const Superblock& sb);
-// Reads formats 1 and 2 (format 1 gets the defaults of the format 2 fields it lacks).
+// The newest format this code reads. It writes format 3 only when a feature is on, so that
+// a volume without any stays readable by code that knows format 2.
+inline constexpr uint32_t kSuperblockFormat = 3;
+// Sets sb.format to the format it writes.
+std::string EncodeSuperblock(Superblock& sb);
+// Reads formats 1 to 3 (an older format gets the defaults of the fields it lacks).
 [[nodiscard]] bool DecodeSuperblock(std::string_view value, Superblock* sb);
 
 // D<parent><name> -> the child and its file type (the S_IFMT bits of its mode), so that

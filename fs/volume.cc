@@ -119,13 +119,15 @@ Errno VolumeImpl::Init() {
     }
     // Numbers below the limit may have been used before a crash; start past them.
     next_ino_ = super_.ino_limit;
-    if (options_.update_retention || super_.format < kSuperblockFormat) {
+    // ACLs, once on, stay on: files that carry them would be open to more users without.
+    const bool enable_acl = options_.posix_acl && !(super_.features & Superblock::kPosixAcl);
+    if (options_.update_retention || super_.format < 2 || enable_acl) {
       if (options_.update_retention) {
         super_.version_retention = options_.version_retention;
         super_.version_min_age_ns = options_.version_min_age_ns;
         super_.trash_retention_ns = options_.trash_retention_ns;
       }
-      super_.format = kSuperblockFormat;
+      if (enable_acl) super_.features |= Superblock::kPosixAcl;
       kv::WriteBatch batch;
       batch.Put(keys::Super(), EncodeSuperblock(super_));
       Errno err = Commit(batch, /*sync=*/true);
@@ -134,8 +136,8 @@ Errno VolumeImpl::Init() {
   } else if (s.IsNotFound()) {
     // A new volume: superblock and root directory in one batch.
     int64_t now = Now();
-    super_.format = kSuperblockFormat;
     super_.chunk_size = options_.chunk_size;
+    if (options_.posix_acl) super_.features |= Superblock::kPosixAcl;
     super_.version_retention = options_.version_retention;
     super_.version_min_age_ns = options_.version_min_age_ns;
     super_.trash_retention_ns = options_.trash_retention_ns;
@@ -159,6 +161,7 @@ Errno VolumeImpl::Init() {
     return Errno::FromStatus(s);
   }
   zeros_ = std::make_shared<const std::string>(chunk_size_, '\0');
+  posix_acl_ = (super_.features & Superblock::kPosixAcl) != 0;
   version_retention_ = super_.version_retention;
   version_min_age_ns_ = std::max<int64_t>(super_.version_min_age_ns, 0);
   trash_retention_ns_ = std::max<int64_t>(super_.trash_retention_ns, 0);

@@ -95,6 +95,9 @@ struct Attr {
 struct Caller {
   uint32_t uid = 0;
   uint32_t gid = 0;
+  // Cleared from a new node's mode unless its parent has a default ACL (which decides
+  // instead). 0 when the kernel applied the umask already (it does unless ACLs are on).
+  uint32_t umask = 0;
 };
 
 // SetAttr: the fields named in `valid` are changed; ctime becomes now unless kCtime gives it.
@@ -184,6 +187,10 @@ struct VolumeOptions {
   // When opening an existing volume, replace its stored retention settings by the three
   // above.
   bool update_retention = false;
+  // Turn POSIX ACLs on (fs/acl.h; stored in S and never turned off again): the
+  // system.posix_acl_* xattrs are kept, chmod updates them, new nodes inherit default ACLs.
+  // Off, those names are refused with EOPNOTSUPP, as on a file system without ACLs.
+  bool posix_acl = false;
 
   // ---- May change on every open ----
   size_t chunk_cache_bytes = 64 << 20;         // LRU cache of decompressed chunks
@@ -386,6 +393,8 @@ class Volume {
   // ---- Whole volume ----
   virtual Errno Statfs(FsStats* stats) = 0;
   virtual uint32_t chunk_size() const = 0;
+  // Whether POSIX ACLs are on (VolumeOptions::posix_acl, now or when any earlier open).
+  virtual bool posix_acl() const = 0;
   // With FUSE's writeback cache the kernel keeps a file's mtime and ctime across writes and
   // sends them with setattr; when `on`, Write leaves them alone, so that data arriving after
   // the kernel's times cannot overwrite them.

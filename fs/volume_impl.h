@@ -131,6 +131,7 @@ class VolumeImpl final : public Volume {
 
   Errno Statfs(FsStats* stats) override;
   uint32_t chunk_size() const override { return chunk_size_; }
+  bool posix_acl() const override { return posix_acl_; }
   void SetKernelSetsWriteTimes(bool on) override { kernel_sets_write_times_.store(on); }
   void SetSideEffectObserver(std::function<void(Ino)> observer) override {
     side_effect_observer_ = std::move(observer);
@@ -196,6 +197,21 @@ class VolumeImpl final : public Volume {
 
  private:
   friend class InodeTxn;
+
+  // ---- POSIX ACLs (xattr_ops.cc, fs/acl.h) ----
+  // CheckXattrName, and EOPNOTSUPP for the ACL names while ACLs are off.
+  Errno CheckXattrAccess(std::string_view name) const;
+  // Stages setting ACL xattr `name` of txn member `ino` to `value` (`stored`: it has one),
+  // with the mode change an access ACL brings. EINVAL for a malformed ACL, EACCES for a
+  // default ACL on a non-directory.
+  Errno StageAclLocked(InodeTxn* txn, Ino ino, std::string_view name, std::string_view value,
+                       bool stored);
+  // Stages what chmod to `mode` does to txn member `ino`'s access ACL, if it has one.
+  Errno StageAclChmodLocked(InodeTxn* txn, Ino ino, uint32_t mode);
+  // The access and default ACL xattrs a new node of *mode gets in directory `parent`, which
+  // also limit *mode; without a default ACL, the caller's umask limits *mode instead.
+  Errno InheritAclsLocked(Ino parent, const Caller& caller, uint32_t* mode,
+                          std::vector<std::pair<std::string_view, std::string>>* xattrs);
 
   // ---- Namespace helpers (dir_ops.cc) ----
   // Creates `proto` as `name` in `parent`. REQUIRES: ns_mu_ held exclusively.
@@ -379,6 +395,7 @@ class VolumeImpl final : public Volume {
   std::atomic<bool> kernel_sets_write_times_{false};
   std::function<void(Ino)> side_effect_observer_;  // set before use
   uint32_t chunk_size_ = 0;
+  bool posix_acl_ = false;                    // from S, set by Init
   std::shared_ptr<const std::string> zeros_;  // chunk_size_ zero bytes: what holes read as
   Superblock super_;                          // GUARDED_BY(ns_mu_ exclusive) for ino_limit
   // Retention settings, from super_ after Init.

@@ -5,7 +5,7 @@ set -euo pipefail
 
 build=(cmake g++ make pkg-config zlib1g-dev libxxhash-dev libfuse3-dev fuse3 liburing-dev
        libcli11-dev nlohmann-json3-dev libgtest-dev)
-test=(attr rsync git tar coreutils diffutils python3 vim-tiny)
+test=(attr acl rsync git tar coreutils diffutils python3 vim-tiny)
 bench=(libleveldb-dev librocksdb-dev fio bindfs hyperfine)
 
 want=()

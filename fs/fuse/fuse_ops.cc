@@ -40,9 +40,12 @@ FuseContext* Ctx(fuse_req_t req) {
 }
 Volume* Vol(fuse_req_t req) { return Ctx(req)->volume; }
 
+// The umask comes with mknod, mkdir and create (0 otherwise). The kernel has applied it to
+// the mode already unless ACLs are on (DONT_MASK): then the volume decides (fs/acl.h).
 Caller CallerOf(fuse_req_t req) {
   const fuse_ctx* c = fuse_req_ctx(req);
-  return Caller{static_cast<uint32_t>(c->uid), static_cast<uint32_t>(c->gid)};
+  return Caller{static_cast<uint32_t>(c->uid), static_cast<uint32_t>(c->gid),
+                static_cast<uint32_t>(c->umask)};
 }
 
 timespec ToTimespec(int64_t ns) {
@@ -156,7 +159,11 @@ void Init(void* userdata, fuse_conn_info* conn) {
   // - time_gran 1: the Volume keeps nanosecond times.
   // - Readahead: the kernel caps a FUSE mount's at 128 KiB whatever max_readahead says; the
   //   daemon raises it once INIT is done (SetMountReadahead, -o readahead, default 1 MiB).
+  // - POSIX_ACL and DONT_MASK when the volume has ACLs on: the kernel enforces ACLs (and so
+  //   checks permissions itself, as with default_permissions) and sends the mode unmasked
+  //   with the umask, for the volume to apply a default ACL or the umask (fs/acl.h).
   if (conn->capable & FUSE_CAP_WRITEBACK_CACHE) conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+  if (ctx->volume->posix_acl()) conn->want |= FUSE_CAP_POSIX_ACL | FUSE_CAP_DONT_MASK;
   if (conn->capable & FUSE_CAP_READDIRPLUS) conn->want |= FUSE_CAP_READDIRPLUS;
   if (conn->capable & FUSE_CAP_CACHE_SYMLINKS) conn->want |= FUSE_CAP_CACHE_SYMLINKS;
   conn->want &= ~(FUSE_CAP_SPLICE_READ | FUSE_CAP_SPLICE_WRITE | FUSE_CAP_SPLICE_MOVE |
@@ -165,7 +172,13 @@ void Init(void* userdata, fuse_conn_info* conn) {
   conn->time_gran = 1;
   if (ctx->conn_opts != nullptr) fuse_apply_conn_info_opts(ctx->conn_opts, conn);
   // libfuse refuses the session if we want what the kernel cannot do.
+  const bool acl_refused = (conn->want & ~conn->capable & FUSE_CAP_POSIX_ACL) != 0;
   conn->want &= conn->capable;
+  if (acl_refused) {
+    // Serving files whose ACLs nobody enforces would open them to more users: refuse.
+    Log(LOG_ERR, "the store has POSIX ACLs on and this kernel cannot enforce them");
+    fuse_session_exit(ctx->session);
+  }
   ctx->writeback.store((conn->want & FUSE_CAP_WRITEBACK_CACHE) != 0);
   ctx->no_opendir.store((conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0);
   ctx->volume->SetKernelSetsWriteTimes(ctx->writeback.load());
@@ -623,19 +636,9 @@ void StatFs(fuse_req_t req, fuse_ino_t ino) {
   fuse_reply_statfs(req, &v);
 }
 
-// POSIX ACLs are not supported (no FUSE_CAP_POSIX_ACL: the Volume neither interprets ACLs
-// nor keeps the mode in sync with them). Without the capability the kernel would pass
-// system.posix_acl_* through as opaque xattrs, and storing them would be wrong: `cp -a`
-// sets a file's permissions with such an ACL, which then would never reach the mode. So
-// they are refused with EOPNOTSUPP, as on a file system mounted without ACLs, and tools
-// fall back to chmod.
-bool IsPosixAclName(std::string_view name) {
-  return name == "system.posix_acl_access" || name == "system.posix_acl_default";
-}
-
+// POSIX ACLs (system.posix_acl_*) are the volume's to keep or refuse (Volume::posix_acl).
 void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
               int flags) {
-  if (IsPosixAclName(name)) return ReplyErrno(req, EOPNOTSUPP);
   Errno err = Vol(req)->SetXattr(ino, name, std::string_view(value, size), flags);
   if (!err.ok()) return ReplyError(req, err, "setxattr", ino);
   fuse_reply_err(req, 0);
@@ -653,7 +656,6 @@ void ReplyXattrData(fuse_req_t req, const std::string& data, size_t size) {
 }
 
 void GetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
-  if (IsPosixAclName(name)) return ReplyErrno(req, EOPNOTSUPP);
   std::string value;
   Errno err = Vol(req)->GetXattr(ino, name, &value);
   if (!err.ok()) return ReplyError(req, err, "getxattr", ino);
@@ -666,7 +668,6 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
   if (!err.ok()) return ReplyError(req, err, "listxattr", ino);
   std::string list;  // "name\0name\0..."
   for (const std::string& n : names) {
-    if (IsPosixAclName(n)) continue;
     list += n;
     list.push_back('\0');
   }
@@ -674,7 +675,6 @@ void ListXattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
 }
 
 void RemoveXattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
-  if (IsPosixAclName(name)) return ReplyErrno(req, EOPNOTSUPP);
   Errno err = Vol(req)->RemoveXattr(ino, name);
   if (!err.ok()) return ReplyError(req, err, "removexattr", ino);
   fuse_reply_err(req, 0);

@@ -92,6 +92,7 @@ bool OpenVolume(const DaemonOptions& o, std::unique_ptr<Volume>* volume, std::st
   vo.version_min_age_ns = static_cast<int64_t>(o.version_min_age * 1e9);
   vo.trash_retention_ns = static_cast<int64_t>(o.trash_retention * 1e9);
   vo.update_retention = o.retention_given;
+  vo.posix_acl = o.acl;
   vo.store_retention = ko.retention;
   vo.root_owner = Caller{static_cast<uint32_t>(getuid()), static_cast<uint32_t>(getgid())};
   vo.chunk_cache_bytes = o.cache_size;

@@ -37,6 +37,7 @@ enum Key {
   kKeyVersionMinAge,
   kKeyTrashRetention,
   kKeyCompact,
+  kKeyAcl,
 };
 
 const struct fuse_opt kOptions[] = {
@@ -61,6 +62,7 @@ const struct fuse_opt kOptions[] = {
     FUSE_OPT_KEY("version_min_age=", kKeyVersionMinAge),
     FUSE_OPT_KEY("trash_retention=", kKeyTrashRetention),
     FUSE_OPT_KEY("compact", kKeyCompact),
+    FUSE_OPT_KEY("acl", kKeyAcl),
     FUSE_OPT_END,
 };
 
@@ -220,6 +222,9 @@ int ProcessArg(void* data, const char* arg, int key, struct fuse_args* /*outargs
     case kKeyCompact:
       o->compact = true;
       return 0;
+    case kKeyAcl:
+      o->acl = true;
+      return 0;
     case kKeyAttrTimeout:
       ParseTimeout(st, arg, &o->attr_timeout);
       return 0;
@@ -272,6 +277,8 @@ void PrintUsage(const char* program, bool full) {
           "                         (default 86400)\n"
           "  -o compact             drop pruned versions and expired trash and compact the\n"
           "                         store before mounting\n"
+          "  -o acl                 turn POSIX ACLs on (getfacl, setfacl, default ACLs); the\n"
+          "                         store keeps them on, and the kernel checks permissions\n"
           "\n"
           "  -o compression=0..9    zlib level for stored values, 0 = none (default 1)\n"
           "  -o cache_size=BYTES    cache of decompressed chunks (default 64M)\n"

@@ -25,6 +25,7 @@ struct DaemonOptions {
   double trash_retention = 86400;  // -o trash_retention=SECONDS: 0 = no trash
   bool retention_given = false;    // one of the three was given
   bool compact = false;            // -o compact: prune and compact the store when mounting
+  bool acl = false;                // -o acl: turn POSIX ACLs on (stored; stays on)
   // ---- Every open ----
   int compression = 1;           // -o compression=0..9 (zlib level, 0 = none)
   size_t cache_size = 64 << 20;  // -o cache_size=BYTES: decompressed chunk cache

@@ -16,38 +16,15 @@
 
 #include "fs/volume.h"
 #include "tests/fs/listing.h"
+#include "tests/fs/volume_fixture.h"
 
 namespace fs {
 namespace {
 
 constexpr int64_t kSecond = 1'000'000'000;
 
-class HistoryTest : public ::testing::Test {
+class HistoryTest : public VolumeFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/kvfs-history-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    options_.chunk_size = 4096;
-    options_.clock = [this] { return now_; };
-    Reopen();
-  }
-  void TearDown() override {
-    if (vol_) {
-      ASSERT_TRUE(vol_->Close().ok());
-      vol_.reset();
-    }
-    ASSERT_TRUE(kv::DestroyPageStore(dir_).ok());
-    rmdir(dir_.c_str());
-  }
-  void Reopen() {
-    if (vol_) {
-      ASSERT_TRUE(vol_->Close().ok());
-      vol_.reset();
-    }
-    Errno err = Volume::OpenAt(dir_, options_, &vol_);
-    ASSERT_TRUE(err.ok()) << err.ToString();
-  }
   // Writes `data` as the whole content of `name` (created if needed) through one handle,
   // then closes it: one version. The clock moves past the re-seal window first.
   Ino Save(Ino parent, const std::string& name, const std::string& data) {
@@ -121,12 +98,6 @@ class HistoryTest : public ::testing::Test {
     return dir;
   }
   uint64_t StoreBytes() { return vol_->store()->Stats().Total().file_bytes; }
-
-  std::string dir_;
-  VolumeOptions options_;
-  std::unique_ptr<Volume> vol_;
-  int64_t now_ = 1'700'000'000LL * kSecond;
-  Caller caller_{1000, 1000};
 };
 
 // Incompressible bytes (the store deflates values).

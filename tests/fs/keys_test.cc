@@ -171,5 +171,47 @@ TEST(EncodingTest, RejectsTruncatedValues) {
   EXPECT_EQ(q.size, 4u);
 }
 
+TEST(SuperblockTest, FeaturesSelectTheFormat) {
+  Superblock sb;
+  sb.chunk_size = 65536;
+  sb.version_retention = 32;
+  sb.ino_limit = 4096;
+  sb.created_ns = 1'700'000'000'000'000'000;
+  sb.version_min_age_ns = 5;
+  sb.trash_retention_ns = 7;
+  auto same_fields = [&sb](const Superblock& d) {
+    EXPECT_EQ(d.chunk_size, sb.chunk_size);
+    EXPECT_EQ(d.version_retention, sb.version_retention);
+    EXPECT_EQ(d.ino_limit, sb.ino_limit);
+    EXPECT_EQ(d.created_ns, sb.created_ns);
+    EXPECT_EQ(d.version_min_age_ns, sb.version_min_age_ns);
+    EXPECT_EQ(d.trash_retention_ns, sb.trash_retention_ns);
+  };
+
+  sb.format = 0;
+  const std::string v2 = EncodeSuperblock(sb);
+  EXPECT_EQ(sb.format, 2u);
+  EXPECT_EQ(v2.substr(4, 4), std::string("\0\0\0\2", 4));  // big-endian format word
+  Superblock d;
+  d.features = Superblock::kPosixAcl;  // a format-2 value gives features 0
+  ASSERT_TRUE(DecodeSuperblock(v2, &d));
+  EXPECT_EQ(d.format, 2u);
+  EXPECT_EQ(d.features, 0u);
+  same_fields(d);
+
+  sb.features = Superblock::kPosixAcl;
+  const std::string v3 = EncodeSuperblock(sb);
+  EXPECT_EQ(sb.format, 3u);
+  EXPECT_EQ(v3.size(), v2.size() + 4);
+  EXPECT_EQ(v3.substr(4, 4), std::string("\0\0\0\3", 4));
+  d = Superblock();
+  ASSERT_TRUE(DecodeSuperblock(v3, &d));
+  EXPECT_EQ(d.format, 3u);
+  EXPECT_EQ(d.features, Superblock::kPosixAcl);
+  same_fields(d);
+  // A format-3 value without its features word is truncated.
+  EXPECT_FALSE(DecodeSuperblock(v3.substr(0, v3.size() - 4), &d));
+}
+
 }  // namespace
 }  // namespace fs

@@ -20,41 +20,17 @@
 #include "fs/sharder.h"
 #include "kv/maintenance.h"
 #include "tests/fs/listing.h"
+#include "tests/fs/volume_fixture.h"
 #include "tests/support/page_file.h"
 
 namespace fs {
 namespace {
 
-class VolumeTest : public ::testing::Test {
+class VolumeTest : public VolumeFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/kvfs-volume-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-    options_.chunk_size = 4096;  // small chunks exercise multi-chunk paths cheaply
-    // These tests check that deletion reclaims at once; the trash (which keeps deleted
-    // files) is tested in history_test.cc.
-    options_.trash_retention_ns = 0;
-    options_.clock = [this] { return now_; };
-    Reopen();
-  }
-  void TearDown() override {
-    if (vol_) {
-      ASSERT_TRUE(vol_->Close().ok());
-      vol_.reset();
-    }
-    ASSERT_TRUE(kv::DestroyPageStore(dir_).ok());
-    rmdir(dir_.c_str());
-  }
-  // Closes the volume (and its store) and opens it again.
-  void Reopen() {
-    if (vol_) {
-      ASSERT_TRUE(vol_->Close().ok());
-      vol_.reset();
-    }
-    Errno err = Volume::OpenAt(dir_, options_, &vol_);
-    ASSERT_TRUE(err.ok()) << err.ToString();
-  }
+  // These tests check that deletion reclaims at once; the trash (which keeps deleted
+  // files) is tested in history_test.cc.
+  void Configure(VolumeOptions* options) override { options->trash_retention_ns = 0; }
 
   Ino MakeFile(Ino parent, const std::string& name, const std::string& data = "") {
     Attr a;
@@ -102,12 +78,6 @@ class VolumeTest : public ::testing::Test {
                     .ok());
     return names;
   }
-
-  std::string dir_;
-  VolumeOptions options_;
-  int64_t now_ = 1'700'000'000'000'000'000;
-  Caller caller_{1000, 1000};
-  std::unique_ptr<Volume> vol_;
 };
 
 // A store made before metadata had page files of its own still mounts and takes writes;
