@@ -40,8 +40,11 @@ inline constexpr uint32_t kRenameNoReplace = 1;  // RENAME_NOREPLACE
 inline constexpr uint32_t kRenameExchange = 2;   // RENAME_EXCHANGE
 inline constexpr int kXattrCreate = 1;           // XATTR_CREATE
 inline constexpr int kXattrReplace = 2;          // XATTR_REPLACE
-inline constexpr int kFallocKeepSize = 1;        // FALLOC_FL_KEEP_SIZE
-inline constexpr int kFallocPunchHole = 2;       // FALLOC_FL_PUNCH_HOLE
+// With an access ACL: the caller is neither in the file's group nor privileged, so the
+// setgid bit goes (as the kernel's FUSE_SETXATTR_ACL_KILL_SGID asks).
+inline constexpr int kXattrAclKillSgid = 1 << 8;
+inline constexpr int kFallocKeepSize = 1;   // FALLOC_FL_KEEP_SIZE
+inline constexpr int kFallocPunchHole = 2;  // FALLOC_FL_PUNCH_HOLE
 
 // The `.kvfs` views (fs/README.md, "The .kvfs views"): a read-only directory reachable by
 // this name from the root and listed nowhere. Its inode numbers, and those of everything
@@ -353,8 +356,8 @@ class Volume {
   virtual Errno Fallocate(uint64_t handle, int mode, uint64_t offset, uint64_t length) = 0;
 
   // ---- Extended attributes ----
-  // flags: 0, kXattrCreate (EEXIST if present) or kXattrReplace (ENODATA if absent).
-  // ERANGE for names over 255 bytes, E2BIG for values over 64 KiB.
+  // flags: 0, kXattrCreate (EEXIST if present) or kXattrReplace (ENODATA if absent), and
+  // kXattrAclKillSgid. ERANGE for names over 255 bytes, E2BIG for values over 64 KiB.
   virtual Errno SetXattr(Ino ino, std::string_view name, std::string_view value, int flags) = 0;
   // ENODATA when absent. The caller compares value->size() with its buffer (ERANGE).
   virtual Errno GetXattr(Ino ino, std::string_view name, std::string* value) = 0;

@@ -85,6 +85,8 @@ Errno VolumeImpl::SetXattr(Ino ino, std::string_view name, std::string_view valu
   Errno err = CheckXattrAccess(name);
   if (!err.ok()) return err;
   if (value.size() > kXattrValueMax) return Errno(E2BIG);
+  const int kill_sgid = flags & kXattrAclKillSgid;
+  flags &= ~kXattrAclKillSgid;
   if ((flags & ~(kXattrCreate | kXattrReplace)) != 0 || flags == (kXattrCreate | kXattrReplace)) {
     return Errno(EINVAL);
   }
@@ -101,6 +103,7 @@ Errno VolumeImpl::SetXattr(Ino ino, std::string_view name, std::string_view valu
   if (acl::IsAclName(name)) {
     err = StageAclLocked(&txn, ino, name, value, /*stored=*/s.ok());
     if (!err.ok()) return err;
+    if (kill_sgid && name == acl::kAccessName) txn.Mut(ino).mode &= ~S_ISGID;
   } else {
     txn.batch()->Put(keys::Xattr(ino, name), value);
   }

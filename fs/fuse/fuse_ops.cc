@@ -22,6 +22,7 @@
 #include <string_view>
 #include <vector>
 
+#include "fs/acl.h"
 #include "fs/fuse/killpriv.h"
 #include "fs/fuse/log.h"
 #include "fs/fuse/uring.h"
@@ -639,7 +640,15 @@ void StatFs(fuse_req_t req, fuse_ino_t ino) {
 // POSIX ACLs (system.posix_acl_*) are the volume's to keep or refuse (Volume::posix_acl).
 void SetXattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
               int flags) {
-  Errno err = Vol(req)->SetXattr(ino, name, std::string_view(value, size), flags);
+  Volume* volume = Vol(req);
+  if (volume->posix_acl() && name == acl::kAccessName) {
+    // libfuse 3.14 drops the kernel's KILL_SGID flag, so the daemon judges it the same way.
+    Attr a;
+    Errno err = volume->GetAttr(ino, &a);
+    if (!err.ok()) return ReplyError(req, err, "setxattr", ino);
+    if ((a.mode & S_ISGID) && !CallerRootOrInGroup(req, a.gid)) flags |= kXattrAclKillSgid;
+  }
+  Errno err = volume->SetXattr(ino, name, std::string_view(value, size), flags);
   if (!err.ok()) return ReplyError(req, err, "setxattr", ino);
   fuse_reply_err(req, 0);
 }

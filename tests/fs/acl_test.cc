@@ -256,6 +256,21 @@ TEST_F(AclVolumeTest, AccessAclSetsTheModeAndMinimalOnesAreNotStored) {
   EXPECT_EQ(ModeOf(f), static_cast<uint32_t>(S_IFREG | 0754));
 }
 
+TEST_F(AclVolumeTest, KillSgidFlagClearsSetgidWithAnAccessAcl) {
+  const Ino f = MakeFile(kRootIno, "f", 02770, caller_).ino;
+  const Acl named = {{kUserObj, 7}, {kUser, 4, 1234}, {kGroupObj, 7}, {kMask, 7}, {kOther, 0}};
+  // A caller in the group (no flag) keeps the bit; the flag clears it.
+  ASSERT_EQ(vol_->SetXattr(f, acl::kAccessName, AclValue(named), 0).value(), 0);
+  EXPECT_EQ(ModeOf(f), static_cast<uint32_t>(S_IFREG | 02770));
+  ASSERT_EQ(vol_->SetXattr(f, acl::kAccessName, AclValue(named), kXattrAclKillSgid).value(), 0);
+  EXPECT_EQ(ModeOf(f), static_cast<uint32_t>(S_IFREG | 0770));
+  // It only concerns access ACLs.
+  const Ino d = MakeDir(kRootIno, "d", 02775, caller_).ino;
+  ASSERT_EQ(vol_->SetXattr(d, acl::kDefaultName, AclValue(kDefault), kXattrAclKillSgid).value(), 0);
+  ASSERT_EQ(vol_->SetXattr(d, "user.x", "1", kXattrAclKillSgid).value(), 0);
+  EXPECT_EQ(ModeOf(d), static_cast<uint32_t>(S_IFDIR | 02775));
+}
+
 TEST_F(AclVolumeTest, MalformedAclIsInvalidAndChangesNothing) {
   const Ino f = MakeFile(kRootIno, "f", 0644, caller_).ino;
   const Ino d = MakeDir(kRootIno, "d", 0755, caller_).ino;
