@@ -27,6 +27,7 @@ enum Tag : uint16_t {
   kOther = 0x20,
 };
 inline constexpr uint32_t kUndefinedId = 0xffffffff;
+inline constexpr uint16_t kRead = 4, kWrite = 2, kExecute = 1;  // Entry::perm bits
 
 struct Entry {
   uint16_t tag = 0;

@@ -13,6 +13,7 @@
 #include <cinttypes>
 #include <cstdio>
 
+#include "fs/acl.h"
 #include "fs/keys.h"
 #include "fs/meta_ino.h"
 #include "fs/names.h"
@@ -358,23 +359,53 @@ Errno VolumeImpl::MetaReadlink(Ino ino, std::string* target) {
   return Errno::OK();
 }
 
+Errno VolumeImpl::MetaXattrSource(Ino ino, Ino* real, kv::ReadOptions* at) {
+  *real = 0;
+  switch (meta::KindOf(ino)) {
+    case meta::Kind::kSnapshot:
+      *real = meta::SnapshotRealIno(ino);
+      return SnapshotSequence(meta::SnapshotIdOf(ino), &at->sequence);
+    case meta::Kind::kVersion: {
+      // A version keeps the xattrs it had, POSIX ACLs included: its mode is the mode of
+      // then, whose group bits an ACL's mask set, and without the ACL they would let the
+      // owning group read what its own entry denied.
+      FileVersion v;
+      Errno err = FindLocalVersion(meta::VersionDataIno(ino), meta::VersionLocalLow(ino), &v);
+      if (!err.ok()) return err;
+      *real = v.data_ino;
+      at->sequence = v.sequence;
+      return Errno::OK();
+    }
+    default:
+      return Errno::OK();  // the fixed views and history directories have none
+  }
+}
+
 Errno VolumeImpl::MetaGetXattr(Ino ino, std::string_view name, std::string* value) {
-  if (meta::KindOf(ino) != meta::Kind::kSnapshot) return Errno(ENODATA);
+  Ino real = 0;
   kv::ReadOptions at;
-  Errno err = SnapshotSequence(meta::SnapshotIdOf(ino), &at.sequence);
+  Errno err = MetaXattrSource(ino, &real, &at);
   if (!err.ok()) return err;
-  kv::Status s = store_->Get(at, keys::Xattr(meta::SnapshotRealIno(ino), name), value);
+  if (real == 0) return Errno(ENODATA);
+  kv::Status s = store_->Get(at, keys::Xattr(real, name), value);
   if (s.IsNotFound()) return Errno(ENODATA);
-  return Errno::FromStatus(s);
+  if (!s.ok()) return Errno::FromStatus(s);
+  acl::Acl parsed;
+  if (meta::KindOf(ino) == meta::Kind::kVersion && name == acl::kAccessName &&
+      acl::Parse(*value, &parsed)) {
+    for (acl::Entry& e : parsed) e.perm &= ~acl::kWrite;  // read-only, like its mode
+    *value = acl::Encode(parsed);
+  }
+  return Errno::OK();
 }
 
 Errno VolumeImpl::MetaListXattr(Ino ino, std::vector<std::string>* names) {
   names->clear();
-  if (meta::KindOf(ino) != meta::Kind::kSnapshot) return Errno::OK();
+  Ino real = 0;
   kv::ReadOptions at;
-  Errno err = SnapshotSequence(meta::SnapshotIdOf(ino), &at.sequence);
-  if (!err.ok()) return err;
-  const std::string prefix = keys::InoKey(keys::kXattr, meta::SnapshotRealIno(ino));
+  Errno err = MetaXattrSource(ino, &real, &at);
+  if (!err.ok() || real == 0) return err;
+  const std::string prefix = keys::InoKey(keys::kXattr, real);
   std::unique_ptr<kv::Iterator> it = store_->NewIterator(at, prefix);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     names->emplace_back(it->key().substr(prefix.size()));

@@ -71,10 +71,13 @@ void HistoryRetention::Select(std::string_view key, std::span<const kv::VersionI
     }
   };
   for (kv::SequenceNumber pin : snapshot_pins_) keep_visible_at(pin);
-  const bool file_data =
+  // A version view shows the file's attributes, data and xattrs as they were (an xattr can
+  // be a POSIX ACL, which its mode of then depends on).
+  const bool file_version =
       (!key.empty() && key[0] == keys::kInode && key.size() == keys::kInoEnd) ||
-      (!key.empty() && key[0] == keys::kChunk && key.size() == keys::kChunkKeySize);
-  if (!file_data) return;
+      (!key.empty() && key[0] == keys::kChunk && key.size() == keys::kChunkKeySize) ||
+      (!key.empty() && key[0] == keys::kXattr && key.size() > keys::kInoEnd);
+  if (!file_version) return;
   const uint64_t ino = keys::KeyIno(key);
   auto cached = version_pins_.find(ino);
   if (cached == version_pins_.end()) {

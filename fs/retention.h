@@ -1,7 +1,7 @@
 // HistoryRetention: the kv::RetentionPolicy of a kvfs store (fs/README.md, "Retention").
 //
-// Compaction asks it, key by key, which versions to keep. It keeps, for the I and C keys of
-// inode X, the version visible at the seal sequence of every V<X> key still stored (pruning
+// Compaction asks it, key by key, which versions to keep. It keeps, for the I, C and X keys
+// of inode X, the version visible at the seal sequence of every V<X> key still stored (pruning
 // the V keys is the volume's job, at seal time and in Volume::Compact), and for every key the
 // version visible at each named snapshot's sequence (N keys). The store adds the newest live
 // version of every key and what its in-memory snapshots see. Trashed files need nothing: their

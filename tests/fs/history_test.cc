@@ -404,6 +404,47 @@ TEST_F(HistoryTest, HistoryViewListingResumesByName) {
   EXPECT_EQ(now.rbegin()->first.substr(0, 5), "0007_");
 }
 
+TEST_F(HistoryTest, VersionViewsShowTheXattrsOfTheirTime) {
+  const Ino f = Save(kRootIno, "f", "one");
+  ASSERT_TRUE(vol_->SetXattr(f, "user.tag", "first", 0).ok());
+  Save(kRootIno, "f", "two");
+  ASSERT_TRUE(vol_->SetXattr(f, "user.tag", "second", 0).ok());
+  ASSERT_TRUE(vol_->SetXattr(f, "user.extra", "x", 0).ok());
+  Save(kRootIno, "f", "three");
+  ASSERT_TRUE(vol_->RemoveXattr(f, "user.tag").ok());
+  const Ino history = LookupPath(kRootIno, {".kvfs", "history", "f"});
+  auto check = [&] {
+    std::vector<Ino> views;
+    for (const auto& [name, ino] : List(history)) views.push_back(ino);
+    ASSERT_EQ(views.size(), 3u);
+    const char* tags[] = {nullptr, "first", "second"};
+    const std::vector<std::vector<std::string>> names = {
+        {}, {"user.tag"}, {"user.extra", "user.tag"}};
+    for (size_t i = 0; i < views.size(); ++i) {
+      std::string value;
+      Errno err = vol_->GetXattr(views[i], "user.tag", &value);
+      if (tags[i] == nullptr) {
+        EXPECT_EQ(err.value(), ENODATA) << "version " << i + 1;
+      } else {
+        EXPECT_TRUE(err.ok()) << "version " << i + 1 << ": " << err.ToString();
+        EXPECT_EQ(value, tags[i]) << "version " << i + 1;
+      }
+      std::vector<std::string> listed;
+      ASSERT_TRUE(vol_->ListXattr(views[i], &listed).ok());
+      EXPECT_EQ(listed, names[i]) << "version " << i + 1;
+    }
+    std::vector<std::string> none;
+    ASSERT_TRUE(vol_->ListXattr(history, &none).ok());
+    EXPECT_TRUE(none.empty());
+  };
+  check();
+  // Compaction keeps the xattr versions the kept file versions show.
+  ASSERT_TRUE(vol_->Compact().ok());
+  check();
+  Reopen();
+  check();
+}
+
 TEST_F(HistoryTest, TrashFileRestore) {
   Ino d = 0;
   {

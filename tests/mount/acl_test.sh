@@ -48,6 +48,19 @@ check "a minimal ACL is only a mode" setfacl --set u::rw,g::r,o::r "$M/f"
 assert_eq "mode from the minimal ACL" "-rw-r--r--" "$(ls -l "$M/f" | cut -d' ' -f1)"
 assert_eq "and nothing stored" "" "$(getfattr -m system.posix_acl -d "$M/f" 2>&1)"
 
+log "# a file's versions keep its ACL"
+echo one >"$M/guarded"
+chgrp 4321 "$M/guarded"
+chmod 640 "$M/guarded"
+setfacl -m g::-,u:nobody:r "$M/guarded"
+echo two >"$M/guarded"
+expect_errno "${STRANGER[@]}" cat "$M/guarded" EACCES
+v2=$M/.kvfs/history/guarded/$(ls "$M/.kvfs/history/guarded" | sed -n 2p)
+assert_eq "the version's ACL, read-only" "user::r-- user:nobody:r-- group::--- mask::r-- other::--- " \
+  "$(acl "$v2")"
+assert_eq "root reads the version" two "$(cat "$v2" 2>&1)"
+expect_errno "${STRANGER[@]}" cat "$v2" EACCES
+
 log "# setgid goes when the setter is outside the file's group"
 echo x >"$M/sgid"
 chown 65534:0 "$M/sgid"
