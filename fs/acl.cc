@@ -88,15 +88,18 @@ std::string Encode(const Acl& acl) {
 }
 
 uint32_t ModeBits(const Acl& acl) {
-  uint32_t owner = 0, group = 0, other = 0;
+  uint32_t owner = 0, owning_group = 0, mask = 0, other = 0;
   bool masked = false;
   for (const Entry& e : acl) {
     if (e.tag == kUserObj) owner = e.perm;
-    if (e.tag == kGroupObj && !masked) group = e.perm;
-    if (e.tag == kMask) group = e.perm, masked = true;
+    if (e.tag == kGroupObj) owning_group = e.perm;
+    if (e.tag == kMask) {
+      mask = e.perm;
+      masked = true;
+    }
     if (e.tag == kOther) other = e.perm;
   }
-  return owner << 6 | group << 3 | other;
+  return owner << 6 | (masked ? mask : owning_group) << 3 | other;
 }
 
 bool IsMinimal(const Acl& acl) {
