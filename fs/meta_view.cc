@@ -359,12 +359,12 @@ Errno VolumeImpl::MetaReadlink(Ino ino, std::string* target) {
   return Errno::OK();
 }
 
-Errno VolumeImpl::MetaXattrSource(Ino ino, Ino* real, kv::ReadOptions* at) {
-  *real = 0;
+Errno VolumeImpl::MetaXattrSource(Ino ino, ViewXattrs* source) {
+  *source = ViewXattrs();
   switch (meta::KindOf(ino)) {
     case meta::Kind::kSnapshot:
-      *real = meta::SnapshotRealIno(ino);
-      return SnapshotSequence(meta::SnapshotIdOf(ino), &at->sequence);
+      source->real = meta::SnapshotRealIno(ino);
+      return SnapshotSequence(meta::SnapshotIdOf(ino), &source->at.sequence);
     case meta::Kind::kVersion: {
       // A version keeps the xattrs it had, POSIX ACLs included: its mode is the mode of
       // then, whose group bits an ACL's mask set, and without the ACL they would let the
@@ -372,28 +372,44 @@ Errno VolumeImpl::MetaXattrSource(Ino ino, Ino* real, kv::ReadOptions* at) {
       FileVersion v;
       Errno err = FindLocalVersion(meta::VersionDataIno(ino), meta::VersionLocalLow(ino), &v);
       if (!err.ok()) return err;
-      *real = v.data_ino;
-      at->sequence = v.sequence;
+      source->real = v.data_ino;
+      source->at.sequence = v.sequence;
+      source->acl_perm = [](uint16_t perm) -> uint16_t { return perm & ~acl::kWrite; };
+      return Errno::OK();
+    }
+    case meta::Kind::kHistory: {
+      // A history directory admits whoever may read the file (or list the directory) now:
+      // its mode says so for the classes, its access ACL for the named users and groups.
+      Attr a;
+      Errno err = GetAttr(meta::PayloadOf(ino), &a);
+      if (!err.ok()) return err;
+      source->real = a.ino;
+      source->acl_only = true;
+      if (S_ISDIR(a.mode)) {
+        source->acl_perm = [](uint16_t perm) -> uint16_t { return perm & ~acl::kWrite; };
+      } else {
+        source->acl_perm = [](uint16_t perm) -> uint16_t {
+          return (perm & acl::kRead) ? acl::kRead | acl::kExecute : 0;
+        };
+      }
       return Errno::OK();
     }
     default:
-      return Errno::OK();  // the fixed views and history directories have none
+      return Errno::OK();  // the fixed views have none
   }
 }
 
 Errno VolumeImpl::MetaGetXattr(Ino ino, std::string_view name, std::string* value) {
-  Ino real = 0;
-  kv::ReadOptions at;
-  Errno err = MetaXattrSource(ino, &real, &at);
+  ViewXattrs source;
+  Errno err = MetaXattrSource(ino, &source);
   if (!err.ok()) return err;
-  if (real == 0) return Errno(ENODATA);
-  kv::Status s = store_->Get(at, keys::Xattr(real, name), value);
+  if (source.real == 0 || (source.acl_only && name != acl::kAccessName)) return Errno(ENODATA);
+  kv::Status s = store_->Get(source.at, keys::Xattr(source.real, name), value);
   if (s.IsNotFound()) return Errno(ENODATA);
   if (!s.ok()) return Errno::FromStatus(s);
   acl::Acl parsed;
-  if (meta::KindOf(ino) == meta::Kind::kVersion && name == acl::kAccessName &&
-      acl::Parse(*value, &parsed)) {
-    for (acl::Entry& e : parsed) e.perm &= ~acl::kWrite;  // read-only, like its mode
+  if (source.acl_perm != nullptr && name == acl::kAccessName && acl::Parse(*value, &parsed)) {
+    for (acl::Entry& e : parsed) e.perm = source.acl_perm(e.perm);
     *value = acl::Encode(parsed);
   }
   return Errno::OK();
@@ -401,14 +417,14 @@ Errno VolumeImpl::MetaGetXattr(Ino ino, std::string_view name, std::string* valu
 
 Errno VolumeImpl::MetaListXattr(Ino ino, std::vector<std::string>* names) {
   names->clear();
-  Ino real = 0;
-  kv::ReadOptions at;
-  Errno err = MetaXattrSource(ino, &real, &at);
-  if (!err.ok() || real == 0) return err;
-  const std::string prefix = keys::InoKey(keys::kXattr, real);
-  std::unique_ptr<kv::Iterator> it = store_->NewIterator(at, prefix);
+  ViewXattrs source;
+  Errno err = MetaXattrSource(ino, &source);
+  if (!err.ok() || source.real == 0) return err;
+  const std::string prefix = keys::InoKey(keys::kXattr, source.real);
+  std::unique_ptr<kv::Iterator> it = store_->NewIterator(source.at, prefix);
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    names->emplace_back(it->key().substr(prefix.size()));
+    std::string_view name = it->key().substr(prefix.size());
+    if (!source.acl_only || name == acl::kAccessName) names->emplace_back(name);
   }
   return Errno::FromStatus(it->status());
 }

@@ -383,8 +383,14 @@ class VolumeImpl final : public Volume {
   Errno MetaOpen(Ino ino, int flags, uint64_t* handle);
   Errno MetaRead(const MetaFile& file, uint64_t offset, size_t size, std::string* data);
   Errno MetaReadlink(Ino ino, std::string* target);
-  // Whose xattrs view `ino` shows, and as of when: *real is 0 for views without any.
-  Errno MetaXattrSource(Ino ino, Ino* real, kv::ReadOptions* at);
+  // Whose xattrs a view shows, as of when, and how its access ACL changes on the way.
+  struct ViewXattrs {
+    Ino real = 0;  // 0: the view has none
+    kv::ReadOptions at;
+    bool acl_only = false;                          // only the access ACL
+    uint16_t (*acl_perm)(uint16_t perm) = nullptr;  // maps each entry's rwx bits
+  };
+  Errno MetaXattrSource(Ino ino, ViewXattrs* source);
   Errno MetaGetXattr(Ino ino, std::string_view name, std::string* value);
   Errno MetaListXattr(Ino ino, std::vector<std::string>* names);
   // Attr of the history view of real inode `real`.

@@ -383,6 +383,37 @@ TEST_F(AclVolumeTest, UmaskAppliesWithoutADefaultAcl) {
   for (Ino ino : {f, n.ino, d}) EXPECT_TRUE(Names(ino).empty());
 }
 
+TEST_F(AclVolumeTest, HistoryViewsCarryTheFilesAclReadOnly) {
+  const Ino f = MakeFile(kRootIno, "f", 0640, caller_).ino;
+  const Acl acl = {{kUserObj, 6}, {kUser, 6, 1234}, {kGroupObj, 0}, {kMask, 6}, {kOther, 0}};
+  ASSERT_EQ(SetAcl(f, acl::kAccessName, AclValue(acl)), 0);
+  uint64_t fh = 0;
+  ASSERT_TRUE(vol_->Open(f, O_RDWR, &fh).ok());
+  size_t written = 0;
+  ASSERT_TRUE(vol_->Write(fh, 0, "data", &written).ok());
+  ASSERT_TRUE(vol_->Release(fh).ok());  // seals a version with the ACL
+  Attr a;
+  ASSERT_TRUE(vol_->Lookup(kRootIno, ".kvfs", &a).ok());
+  ASSERT_TRUE(vol_->Lookup(a.ino, "history", &a).ok());
+  ASSERT_TRUE(vol_->Lookup(a.ino, "f", &a).ok());
+  const Ino history = a.ino;
+  // The history directory: whoever may read the file may list it (r becomes r-x).
+  EXPECT_EQ(GetAcl(history, acl::kAccessName),
+            AclValue({{kUserObj, 5}, {kUser, 5, 1234}, {kGroupObj, 0}, {kMask, 5}, {kOther, 0}}));
+  EXPECT_EQ(Names(history), (std::vector<std::string>{std::string(acl::kAccessName)}));
+  // A version: the ACL of its time, without write bits.
+  Ino version = 0;
+  ASSERT_TRUE(vol_->ReadDir(history, 0,
+                            [&](const DirEntry& e) {
+                              if (e.name != "." && e.name != "..") version = e.ino;
+                              return true;
+                            })
+                  .ok());
+  ASSERT_NE(version, 0u);
+  EXPECT_EQ(GetAcl(version, acl::kAccessName),
+            AclValue({{kUserObj, 4}, {kUser, 4, 1234}, {kGroupObj, 0}, {kMask, 4}, {kOther, 0}}));
+}
+
 TEST_F(AclVolumeTest, AclsStayOnAcrossReopens) {
   const Ino f = MakeFile(kRootIno, "f", 0644, caller_).ino;
   const Ino d = MakeDir(kRootIno, "d", 0755, caller_).ino;

@@ -60,6 +60,10 @@ assert_eq "the version's ACL, read-only" "user::r-- user:nobody:r-- group::--- m
   "$(acl "$v2")"
 assert_eq "root reads the version" two "$(cat "$v2" 2>&1)"
 expect_errno "${STRANGER[@]}" cat "$v2" EACCES
+assert_eq "nobody lists the history through its entry" 2 \
+  "$("${NOBODY[@]}" ls "$M/.kvfs/history/guarded" 2>&1 | wc -l)"
+assert_eq "and reads the version" two "$("${NOBODY[@]}" cat "$v2" 2>&1)"
+expect_errno "${STRANGER[@]}" ls "$M/.kvfs/history/guarded" EACCES
 
 log "# setgid goes when the setter is outside the file's group"
 echo x >"$M/sgid"
