@@ -100,7 +100,7 @@ void VolumeImpl::TouchAtimeLocked(InodeState* state) {
     // Committed with the inode's next write (at the latest on last Release or Close), never
     // as a write of its own per read.
     n.atime_ns = now;
-    state->inode_dirty = true;
+    MarkInodeDirtyLocked(state);
   }
 }
 
@@ -116,12 +116,12 @@ Errno VolumeImpl::WriteLocked(InodeState* state, uint64_t offset, std::string_vi
       n.data.replace(offset, data.size(), data);
       n.size = n.data.size();
       if (!kernel_sets_write_times_.load()) n.mtime_ns = n.ctime_ns = Now();
-      state->inode_dirty = true;
+      MarkInodeDirtyLocked(state);
       return Errno::OK();
     }
     // Outgrows the inode: its bytes become chunk 0 (kInlineMax < any chunk size).
     if (!n.data.empty()) {
-      state->dirty_bytes += n.data.size();
+      AddDirtyBytesLocked(state, n.data.size());
       state->dirty[0] = std::move(n.data);
     }
     n.data.clear();
@@ -141,19 +141,19 @@ Errno VolumeImpl::WriteLocked(InodeState* state, uint64_t offset, std::string_vi
         if (!err.ok()) return err;
         bytes = *clean;
       }
-      state->dirty_bytes += bytes.size();
+      AddDirtyBytesLocked(state, bytes.size());
       d = state->dirty.emplace(index, std::move(bytes)).first;
     }
     std::string& chunk = d->second;
     if (chunk.size() < b) {
-      state->dirty_bytes += b - chunk.size();
+      AddDirtyBytesLocked(state, b - chunk.size());
       chunk.resize(b, '\0');
     }
     std::memcpy(chunk.data() + a, data.data() + (start + a - offset), b - a);
   }
   n.size = std::max(n.size, end);
   if (!kernel_sets_write_times_.load()) n.mtime_ns = n.ctime_ns = Now();
-  state->inode_dirty = true;
+  MarkInodeDirtyLocked(state);
   return Errno::OK();
 }
 

@@ -155,10 +155,12 @@ Errno VolumeImpl::Write(uint64_t handle, uint64_t offset, std::string_view data,
   *written = data.size();
   bytes_written_.fetch_add(data.size(), std::memory_order_relaxed);
   // Commit when a write ends on a chunk boundary (a sequential writer just filled a chunk)
-  // or when the buffer is full; small writes in between coalesce into whole-chunk puts.
+  // or when the file's or the volume's buffer is full; small writes in between coalesce into
+  // whole-chunk puts.
   const uint64_t end = offset + data.size();
   if ((!state->inode.inline_data && end % chunk_size_ == 0) ||
-      state->dirty_bytes >= options_.max_dirty_bytes_per_inode) {
+      state->dirty_bytes >= options_.max_dirty_bytes_per_inode ||
+      dirty_bytes_.load(std::memory_order_relaxed) > options_.max_dirty_bytes) {
     return FlushLocked(state);
   }
   return Errno::OK();
@@ -370,7 +372,7 @@ Errno VolumeImpl::SetAttrImpl(Ino ino, const SetAttrRequest& r, Attr* attr, bool
   // release commits anyway. A new ctime alone is committed without a write of its own.
   if (times_only && state.open_handles > 0 && !txn.Get(ino).trashed) {
     ApplyTimes(r, now, &state.inode);
-    state.inode_dirty = true;
+    MarkInodeDirtyLocked(&state);
     if (attr) *attr = ToAttr(state);
     return Errno::OK();
   }

@@ -456,6 +456,7 @@ std::string VolumeImpl::StatsText() {
            "\n"
            "bytes_written %" PRIu64
            "\n"
+           "bytes_buffered %zu\n"
            "cache_hits %" PRIu64
            "\n"
            "cache_misses %" PRIu64
@@ -489,8 +490,8 @@ std::string VolumeImpl::StatsText() {
            "version_min_age_seconds %" PRId64
            "\n"
            "trash_retention_seconds %" PRId64 "\n",
-           ops_.load(), bytes_read_.load(), bytes_written_.load(), hits, misses,
-           ratio(hits, hits + misses), total.raw_value_bytes, total.stored_value_bytes,
+           ops_.load(), bytes_read_.load(), bytes_written_.load(), dirty_bytes_.load(), hits,
+           misses, ratio(hits, hits + misses), total.raw_value_bytes, total.stored_value_bytes,
            ratio(total.raw_value_bytes, total.stored_value_bytes), total.file_bytes,
            total.live_bytes, total.garbage_bytes, total.live_keys, total.compactions,
            store_stats.last_sequence, versions, versions_sealed_.load(), trash, snapshots,

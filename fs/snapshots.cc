@@ -56,12 +56,8 @@ Errno VolumeImpl::CreateSnapshot(std::string_view name) {
     if (record.id >= meta::kSnapshotIdLimit) return Errno(ENOSPC, "too many snapshots");
   }
   // Buffered writes belong in the snapshot: commit them first.
-  for (auto& state : inodes_.All()) {
-    std::lock_guard lock(state->mu);
-    if (!state->loaded || !state->exists) continue;
-    err = FlushLocked(state.get());
-    if (!err.ok()) return err;
-  }
+  err = FlushAll();
+  if (!err.ok()) return err;
   // The in-memory snapshot pins the state until the N key (which compaction honours) is
   // written: a compaction between the two cannot drop what the snapshot sees.
   std::shared_ptr<const kv::Snapshot> pin = store_->GetSnapshot();

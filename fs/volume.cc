@@ -170,8 +170,13 @@ Errno VolumeImpl::Init() {
   if (!err.ok()) return err;
   err = ReclaimOrphans();
   if (!err.ok()) return err;
-  std::unique_lock ns(ns_mu_);
-  return PurgeTrashLocked(Now() - trash_retention_ns_);
+  {
+    std::unique_lock ns(ns_mu_);
+    err = PurgeTrashLocked(Now() - trash_retention_ns_);
+    if (!err.ok()) return err;
+  }
+  if (options_.commit_interval_ns > 0) committer_ = std::thread([this] { CommitLoop(); });
+  return Errno::OK();
 }
 
 Errno VolumeImpl::ReclaimOrphans() {
@@ -208,6 +213,7 @@ Errno VolumeImpl::ReclaimOrphans() {
 
 Errno VolumeImpl::Close() {
   if (closed_.exchange(true)) return Errno::OK();
+  StopCommitter();
   Errno first;
   // Handles still open are released as if their process closed them.
   std::vector<std::shared_ptr<FileHandle>> files;
@@ -221,15 +227,45 @@ Errno VolumeImpl::Close() {
     Errno err = ReleaseHandle(h);
     if (first.ok() && !err.ok()) first = err;
   }
+  Errno err = FlushAll();
+  if (first.ok() && !err.ok()) first = err;
+  err = Errno::FromStatus(store_->Sync());
+  if (first.ok() && !err.ok()) first = err;
+  return first;
+}
+
+Errno VolumeImpl::FlushAll() {
+  Errno first;
   for (auto& state : inodes_.All()) {
     std::lock_guard lock(state->mu);
     if (!state->loaded || !state->exists) continue;
     Errno err = FlushLocked(state.get());
     if (first.ok() && !err.ok()) first = err;
   }
-  Errno err = Errno::FromStatus(store_->Sync());
-  if (first.ok() && !err.ok()) first = err;
   return first;
+}
+
+void VolumeImpl::CommitLoop() {
+  const auto interval = std::chrono::nanoseconds(options_.commit_interval_ns);
+  std::unique_lock lock(committer_mu_);
+  while (!committer_cv_.wait_for(lock, interval, [&] { return committer_stop_; })) {
+    if (!maybe_uncommitted_.exchange(false)) continue;
+    lock.unlock();
+    // A failure (a full disk) leaves the buffers as they were, to be tried again; the file's
+    // next flush, fsync or close reports it.
+    if (!FlushAll().ok()) NoteUncommitted();
+    lock.lock();
+  }
+}
+
+void VolumeImpl::StopCommitter() {
+  if (!committer_.joinable()) return;
+  {
+    std::lock_guard lock(committer_mu_);
+    committer_stop_ = true;
+  }
+  committer_cv_.notify_all();
+  committer_.join();
 }
 
 Errno VolumeImpl::Compact(const kv::ProgressFn& progress) {
@@ -242,12 +278,8 @@ Errno VolumeImpl::Compact(const kv::ProgressFn& progress) {
   Errno err = PruneAll();
   if (!err.ok()) return err;
   // Buffered data first, so that the compacted files hold it.
-  for (auto& state : inodes_.All()) {
-    std::lock_guard lock(state->mu);
-    if (!state->loaded || !state->exists) continue;
-    err = FlushLocked(state.get());
-    if (!err.ok()) return err;
-  }
+  err = FlushAll();
+  if (!err.ok()) return err;
   // Page by page, so that a caller can show progress.
   std::vector<kv::ShardStats> shards = store_->Stats().shards;
   uint64_t total = 0;
@@ -320,8 +352,7 @@ void VolumeImpl::InodeCommittedLocked(InodeState* state, Inode value) {
   for (auto& [index, bytes] : state->dirty) {
     cache_.Insert(state->ino, index, std::make_shared<const std::string>(std::move(bytes)));
   }
-  state->dirty.clear();
-  state->dirty_bytes = 0;
+  ClearDirtyLocked(state);
   state->stored_chunks = -1;  // chunks may have been added or removed
 }
 
@@ -416,10 +447,26 @@ void VolumeImpl::ReclaimedLocked(InodeState* state) {
   state->inode.data.clear();
   state->inode.data.shrink_to_fit();
   state->inode_dirty = false;
-  state->dirty.clear();
-  state->dirty_bytes = 0;
+  ClearDirtyLocked(state);
   ++state->data_generation;
   cache_.EraseFrom(state->ino, 0);
+}
+
+void VolumeImpl::AddDirtyBytesLocked(InodeState* state, size_t n) {
+  state->dirty_bytes += n;
+  dirty_bytes_.fetch_add(n, std::memory_order_relaxed);
+  NoteUncommitted();
+}
+
+void VolumeImpl::MarkInodeDirtyLocked(InodeState* state) {
+  state->inode_dirty = true;
+  NoteUncommitted();
+}
+
+void VolumeImpl::ClearDirtyLocked(InodeState* state) {
+  dirty_bytes_.fetch_sub(state->dirty_bytes, std::memory_order_relaxed);
+  state->dirty.clear();
+  state->dirty_bytes = 0;
 }
 
 Attr VolumeImpl::InodeAttr(Ino ino, const Inode& n) const {

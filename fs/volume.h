@@ -199,6 +199,14 @@ struct VolumeOptions {
   size_t chunk_cache_bytes = 64 << 20;         // LRU cache of decompressed chunks
   size_t inode_cache_entries = 65536;          // cached inodes without open handles or dirty data
   size_t max_dirty_bytes_per_inode = 4 << 20;  // buffered write data before a flush
+  // Buffered write data of all files together: past it, every write commits its own file's
+  // buffer, so that many files written at random and kept open cannot fill the memory.
+  size_t max_dirty_bytes = 256 << 20;
+  // Buffered data and changed attributes of files still open are committed at least this
+  // often (0: only when a limit, flush, fsync, release or close commits them). sync(2) does
+  // not reach a FUSE file system: this bounds how long what the kernel wrote back can wait
+  // in memory, where a crash of the daemon would lose it.
+  int64_t commit_interval_ns = 1'000'000'000;
   // Seals of the same handle closer together than this rewrite its newest version instead of
   // adding one (fsync after every write must not create thousands of versions).
   int64_t seal_collapse_ns = 2'000'000'000;

@@ -16,11 +16,13 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "fs/chunk_cache.h"
@@ -161,6 +163,9 @@ class VolumeImpl final : public Volume {
   // Commits the buffered data and inode of `state` if anything is uncommitted.
   // REQUIRES: state->mu held.
   Errno FlushLocked(InodeState* state);
+  // FlushLocked for every inode in memory; the first error, after trying them all.
+  // REQUIRES: no InodeState lock held.
+  Errno FlushAll();
   // Indexes of the stored chunks of `ino` in [first, end), in order. No chunk lies at or past
   // a file's size, so `end` = its size in chunks finds them all; kAllChunks finds even those.
   Errno ListChunks(Ino ino, uint64_t first, uint64_t end, std::vector<uint64_t>* indexes) const;
@@ -187,6 +192,13 @@ class VolumeImpl final : public Volume {
   void VersionsChanged() { retention_->Invalidate(); }
   // After a StageReclaim batch committed. REQUIRES: state->mu held.
   void ReclaimedLocked(InodeState* state);
+  // Counts n more buffered bytes of state's, and drops its whole buffer (committed or
+  // reclaimed): the only ways dirty_bytes changes, so that the volume's sum stays right.
+  void AddDirtyBytesLocked(InodeState* state, size_t n);
+  void ClearDirtyLocked(InodeState* state);
+  // Sets state->inode_dirty. This and AddDirtyBytesLocked tell the committer there may be
+  // something to commit.
+  void MarkInodeDirtyLocked(InodeState* state);
   // Attr of a loaded inode.
   Attr ToAttr(const InodeState& state) const;
   // The attributes an inode value gives by itself (blocks from its size): ToAttr refines
@@ -421,6 +433,8 @@ class VolumeImpl final : public Volume {
   std::atomic<uint64_t> ops_{0};
   std::atomic<uint64_t> bytes_read_{0};
   std::atomic<uint64_t> bytes_written_{0};
+  // Buffered write data of all inodes: the sum of their InodeState::dirty_bytes.
+  std::atomic<size_t> dirty_bytes_{0};
   std::atomic<uint64_t> versions_sealed_{0};
 
   std::shared_mutex ns_mu_;
@@ -438,6 +452,20 @@ class VolumeImpl final : public Volume {
   std::unordered_map<Ino, std::shared_ptr<DirCookies>> dir_cookies_;  // GUARDED_BY
 
   std::atomic<bool> closed_{false};
+
+  // The committer: FlushAll every options_.commit_interval_ns until Close.
+  void CommitLoop();
+  void StopCommitter();
+  std::thread committer_;
+  std::mutex committer_mu_;  // leaf
+  std::condition_variable committer_cv_;
+  bool committer_stop_ = false;  // GUARDED_BY(committer_mu_)
+  // Set by changes held in memory, cleared by the committer before each FlushAll: an idle
+  // volume is not scanned (a scan locks every inode in the table).
+  std::atomic<bool> maybe_uncommitted_{false};
+  void NoteUncommitted() {
+    if (!maybe_uncommitted_.load(std::memory_order_relaxed)) maybe_uncommitted_.store(true);
+  }
 };
 
 // Validates a name for creation: ENAMETOOLONG, EINVAL (empty, '/' or NUL), EEXIST ("." "..").

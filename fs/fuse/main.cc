@@ -96,6 +96,8 @@ bool OpenVolume(const DaemonOptions& o, std::unique_ptr<Volume>* volume, std::st
   vo.store_retention = ko.retention;
   vo.root_owner = Caller{static_cast<uint32_t>(getuid()), static_cast<uint32_t>(getgid())};
   vo.chunk_cache_bytes = o.cache_size;
+  vo.max_dirty_bytes = o.write_buffer;
+  vo.commit_interval_ns = static_cast<int64_t>(o.commit_interval * 1e9);
   vo.space_path = o.store;  // statfs reports the free space where the store lives
   Errno err = Volume::Open(std::move(store), vo, volume);
   if (!err.ok()) {

@@ -27,6 +27,8 @@ enum Key {
   kKeyChunkSize,
   kKeyCompression,
   kKeyCacheSize,
+  kKeyWriteBuffer,
+  kKeyCommitInterval,
   kKeyVersions,
   kKeyAttrTimeout,
   kKeyEntryTimeout,
@@ -52,6 +54,8 @@ const struct fuse_opt kOptions[] = {
     FUSE_OPT_KEY("chunk_size=", kKeyChunkSize),
     FUSE_OPT_KEY("compression=", kKeyCompression),
     FUSE_OPT_KEY("cache_size=", kKeyCacheSize),
+    FUSE_OPT_KEY("write_buffer=", kKeyWriteBuffer),
+    FUSE_OPT_KEY("commit_interval=", kKeyCommitInterval),
     FUSE_OPT_KEY("versions=", kKeyVersions),
     FUSE_OPT_KEY("attr_timeout=", kKeyAttrTimeout),
     FUSE_OPT_KEY("entry_timeout=", kKeyEntryTimeout),
@@ -142,10 +146,17 @@ void ParseUnsigned(ParseState* st, const char* arg, uint64_t lo, uint64_t hi, T*
   *out = static_cast<T>(v);
 }
 
+// Seconds up to about 31 years: in nanoseconds they fit an int64_t (the volume's times).
 void ParseTimeout(ParseState* st, const char* arg, double* out) {
-  if (!ParseSeconds(ValueOf(arg), out) && st->error.empty()) {
-    st->error = "bad option '" + std::string(arg) + "' (expected seconds >= 0)";
+  constexpr double kMaxSeconds = 1e9;
+  double value = 0;
+  if (!ParseSeconds(ValueOf(arg), &value) || value > kMaxSeconds) {
+    if (st->error.empty()) {
+      st->error = "bad option '" + std::string(arg) + "' (expected seconds from 0 to 1e9)";
+    }
+    return;
   }
+  *out = value;
 }
 
 // fuse_opt callback: returns 0 to drop the argument, 1 to keep it for fuse_session_new.
@@ -206,6 +217,12 @@ int ProcessArg(void* data, const char* arg, int key, struct fuse_args* /*outargs
       return 0;
     case kKeyCacheSize:
       ParseUnsigned(st, arg, 0, uint64_t{1} << 40, &o->cache_size);
+      return 0;
+    case kKeyWriteBuffer:
+      ParseUnsigned(st, arg, 0, uint64_t{1} << 40, &o->write_buffer);
+      return 0;
+    case kKeyCommitInterval:
+      ParseTimeout(st, arg, &o->commit_interval);
       return 0;
     case kKeyVersions:
       ParseUnsigned(st, arg, 0, 1u << 20, &o->versions);
@@ -282,6 +299,10 @@ void PrintUsage(const char* program, bool full) {
           "\n"
           "  -o compression=0..9    zlib level for stored values, 0 = none (default 1)\n"
           "  -o cache_size=BYTES    cache of decompressed chunks (default 64M)\n"
+          "  -o write_buffer=BYTES  written data of all files held before it is committed\n"
+          "                         (default 256M; each file holds at most 4M)\n"
+          "  -o commit_interval=S   seconds written data of open files may stay buffered\n"
+          "                         (default 1; 0 = until close or fsync)\n"
           "\n"
           "Kernel cache and threads:\n"
           "  -o attr_timeout=S      seconds the kernel caches attributes (default 1)\n"

@@ -27,8 +27,10 @@ struct DaemonOptions {
   bool compact = false;            // -o compact: prune and compact the store when mounting
   bool acl = false;                // -o acl: turn POSIX ACLs on (stored; stays on)
   // ---- Every open ----
-  int compression = 1;           // -o compression=0..9 (zlib level, 0 = none)
-  size_t cache_size = 64 << 20;  // -o cache_size=BYTES: decompressed chunk cache
+  int compression = 1;              // -o compression=0..9 (zlib level, 0 = none)
+  size_t cache_size = 64 << 20;     // -o cache_size=BYTES: decompressed chunk cache
+  size_t write_buffer = 256 << 20;  // -o write_buffer=BYTES: buffered writes of all files
+  double commit_interval = 1;       // -o commit_interval=S: longest a buffered write waits
 
   // ---- Kernel caching ----
   double attr_timeout = 1.0;      // -o attr_timeout=SECONDS

@@ -36,6 +36,8 @@ TEST(ConcurrencyTest, ParallelFileAndNameOperations) {
   VolumeOptions options;
   options.chunk_size = 4096;
   options.chunk_cache_bytes = 32 << 10;
+  options.commit_interval_ns = 1'000'000;  // the committer races the writers
+  options.max_dirty_bytes = 16 << 10;      // and so does the volume's buffer limit
   std::string dir;
   std::unique_ptr<Volume> vol;
   ASSERT_NO_FATAL_FAILURE(OpenTempVolume(options, &dir, &vol));

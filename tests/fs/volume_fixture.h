@@ -22,6 +22,7 @@ class VolumeFixture : public ::testing::Test {
     dir_ = tmpl;
     options_.chunk_size = 4096;  // small chunks exercise multi-chunk paths cheaply
     options_.clock = [this] { return now_; };
+    options_.commit_interval_ns = 0;  // buffers stay until a test commits them
     Configure(&options_);
     Reopen();
   }

@@ -293,6 +293,81 @@ TEST_F(VolumeTest, SmallWritesCoalesceAndSurviveClose) {
   EXPECT_EQ(Stat(a.ino).version, 1u);
 }
 
+// Files written at random and kept open hold buffered chunks only up to the volume's limit:
+// past it, each write commits its own file's buffer (instead of 32 files holding ~450 KiB).
+TEST_F(VolumeTest, BufferedWritesOfAllFilesStayWithinTheVolumeLimit) {
+  options_.max_dirty_bytes = 64 << 10;
+  Reopen();
+  auto buffered = [&] {
+    const std::string text = vol_->StatsText();
+    const std::string key = "\nbytes_buffered ";
+    const size_t at = text.find(key);
+    EXPECT_NE(at, std::string::npos) << text;
+    return at == std::string::npos ? 0 : std::stoull(text.substr(at + key.size()));
+  };
+  struct File {
+    Ino ino;
+    uint64_t fh;
+    std::string expect;
+  };
+  std::vector<File> files(32);
+  for (size_t i = 0; i < files.size(); ++i) {
+    Attr a;
+    ASSERT_TRUE(
+        vol_->Create(kRootIno, "f" + std::to_string(i), 0644, O_RDWR, caller_, &a, &files[i].fh)
+            .ok());
+    files[i].ino = a.ino;
+  }
+  for (int round = 0; round < 4; ++round) {
+    for (size_t i = 0; i < files.size(); ++i) {
+      // Never ends on a chunk boundary, so nothing but a limit commits it.
+      const uint64_t offset = round * 10'000 + 1;
+      const std::string piece(3'000 + i, static_cast<char>('a' + round));
+      Put(files[i].fh, offset, piece);
+      std::string& e = files[i].expect;
+      if (e.size() < offset + piece.size()) e.resize(offset + piece.size(), '\0');
+      e.replace(offset, piece.size(), piece);
+      // One write adds at most two chunks before its own commit takes the buffer back.
+      ASSERT_LE(buffered(), options_.max_dirty_bytes + 2 * options_.chunk_size);
+    }
+  }
+  EXPECT_GT(buffered(), 0u);  // small writes still coalesce below the limit
+  for (const File& f : files) {
+    ASSERT_TRUE(vol_->Release(f.fh).ok());
+    EXPECT_EQ(ReadAll(f.ino), f.expect);
+  }
+  EXPECT_EQ(buffered(), 0u);
+}
+
+// Buffered data of a file still open reaches the store within the commit interval, with no
+// flush, fsync or close: sync(2) does not reach a FUSE daemon, so nothing else would commit it.
+TEST_F(VolumeTest, BuffersOfOpenFilesAreCommittedWithinTheInterval) {
+  options_.commit_interval_ns = 10'000'000;
+  Reopen();
+  Attr a;
+  uint64_t fh;
+  ASSERT_TRUE(vol_->Create(kRootIno, "f", 0644, O_RDWR, caller_, &a, &fh).ok());
+  const std::string data(10'000, 'q');  // from offset 1: two chunks and part of a third
+  Put(fh, 1, data);
+  Inode stored;
+  for (int i = 0; i < 1000; ++i) {  // 10 s at most; the committer takes 10 ms
+    std::string value;
+    ASSERT_TRUE(vol_->store()->Get(kv::ReadOptions(), keys::Inode(a.ino), &value).ok());
+    ASSERT_TRUE(DecodeInode(value, &stored));
+    if (stored.size == data.size() + 1) break;
+    usleep(10'000);
+  }
+  ASSERT_EQ(stored.size, data.size() + 1) << "not committed while the file stayed open";
+  std::string chunk;
+  ASSERT_TRUE(vol_->store()->Get(kv::ReadOptions(), keys::Chunk(a.ino, 0), &chunk).ok());
+  EXPECT_EQ(chunk, std::string(1, '\0') + data.substr(0, 4095));
+  ASSERT_TRUE(vol_->store()->Get(kv::ReadOptions(), keys::Chunk(a.ino, 2), &chunk).ok());
+  EXPECT_EQ(chunk, data.substr(8191));
+  EXPECT_EQ(Stat(a.ino).version, 0u);  // a commit, not a close: no version sealed
+  ASSERT_TRUE(vol_->Release(fh).ok());
+  EXPECT_EQ(ReadAll(a.ino), std::string(1, '\0') + data);
+}
+
 TEST_F(VolumeTest, TimesWrittenBackToAnOpenFileAreKeptWithItsClose) {
   // The kernel's writeback cache sends a file's times just before the close's flush; they
   // are held with the file's buffered changes and committed by that flush.

@@ -101,5 +101,23 @@ remount || die "clean remount failed"
 verify_round 2 "after a clean remount"
 check "round 1 removal persisted" test ! -e "$M/round1"
 assert_eq "mount root" "round2" "$(ls -A "$M" | tr '\n' ' ' | sed 's/ $//')"
+
+log "# sync(1) reaches no FUSE daemon: what it wrote back of a file still open is committed within a second"
+"$PY" "$TOOL" synced "$M/held" "$WORK/held.sha256" &
+held=$!
+BG_PIDS+=("$held")
+for ((i = 0; i < 300; i++)); do
+  [[ -e $WORK/held.sha256 ]] && break
+  kill -0 "$held" 2>/dev/null || break
+  sleep 0.1
+done
+check "the writer synced its random writes" test -e "$WORK/held.sha256"
+sleep 2.5  # the commit interval (1 s), with room
+kill9 || die "could not detach the dead mount"
+kill -9 "$held" 2>/dev/null
+wait "$held" 2>/dev/null
+mount_kvfs || die "the store does not mount after the crash"
+assert_eq "synced writes to a file open at the crash are kept" "$(cat "$WORK/held.sha256")" \
+  "$(sha256sum <"$M/held" | cut -d' ' -f1)"
 unmount
 finish

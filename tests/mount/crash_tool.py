@@ -15,9 +15,17 @@
         - `big` holds at least the fsynced size, exact up to it; past it every 4 KiB block is
           either the expected data or zeros.
       Prints a summary; exits 1 with one line per problem.
+  crash_tool.py synced FILE EXPECT
+      make FILE 4 MiB of zeros (fsynced), overwrite 200 random 4 KiB blocks, call sync(2)
+      (which writes the kernel's dirty pages back to the file system but sends no fsync),
+      write the SHA-256 of the content to EXPECT (outside the mount), then sleep with FILE
+      still open until killed.
 """
+import hashlib
 import os
+import random
 import sys
+import time
 
 SMALL_HEADER = "file {:06d}\n"
 BLOCK = 4096
@@ -177,8 +185,30 @@ def verify(rnd, logdir, base_path, pattern_path):
     return 1 if problems else 0
 
 
+def synced(path, expect):
+    size = 4 << 20
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.pwrite(fd, bytes(size), 0)
+    os.fsync(fd)
+    content = bytearray(size)
+    rng = random.Random(1)
+    for _ in range(200):
+        offset = rng.randrange(size // BLOCK) * BLOCK
+        block = rng.randbytes(BLOCK)
+        os.pwrite(fd, block, offset)
+        content[offset:offset + BLOCK] = block
+    os.sync()
+    with open(expect + ".tmp", "w") as f:
+        f.write(hashlib.sha256(content).hexdigest() + "\n")
+    os.rename(expect + ".tmp", expect)
+    while True:
+        time.sleep(60)
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 6 and sys.argv[1] == "bigwriter":
+    if len(sys.argv) == 4 and sys.argv[1] == "synced":
+        synced(*sys.argv[2:])
+    elif len(sys.argv) == 6 and sys.argv[1] == "bigwriter":
         bigwriter(*sys.argv[2:])
     elif len(sys.argv) == 6 and sys.argv[1] == "verify":
         sys.exit(verify(*sys.argv[2:]))

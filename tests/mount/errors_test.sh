@@ -189,6 +189,23 @@ refuse "missing mount point" "$WORK/missing" "$WORK/store2" "$WORK/missing" -f
 touch "$WORK/plainfile"
 refuse "mount point is a regular file" "$WORK/plainfile" "$WORK/store3" "$WORK/plainfile" -f
 refuse "store path through a regular file" "$WORK/plainfile/store" "$WORK/plainfile/store" "$WORK/mnt2" -f
+# refuse_option DESC OPTION: a usage error (exit 2) whose first line names the option.
+refuse_option() {
+  local out rc
+  out=$(timeout 30 "$KVFS" "$WORK/store4" "$WORK/mnt2" -f -o "$2" 2>&1 </dev/null)
+  rc=$?
+  if ((rc == 2)) && [[ $(head -n 1 <<<"$out") == "kvfs: bad option '$2'"* ]]; then
+    pass "$1: $(head -n 1 <<<"$out")"
+  else
+    fail "$1: expected exit 2 and \"kvfs: bad option '$2'\", got exit $rc: $(head -c 300 <<<"$out")"
+  fi
+}
+# 1e20 s overflowed the nanoseconds it becomes: the trash was silently turned off.
+refuse_option "a retention past what nanoseconds count" trash_retention=1e20
+refuse_option "a negative commit interval" commit_interval=-1
+refuse_option "a write buffer that is not a size" write_buffer=lots
+check "refused options created no store" test ! -e "$WORK/store4"
+if is_mounted "$WORK/mnt2"; then fail "a refused option mounted $WORK/mnt2"; fi
 check "the first mount still works" test "$(cat "$M/public")" = public
 unmount
 
