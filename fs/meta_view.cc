@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <cstdio>
@@ -31,6 +32,12 @@ constexpr uint32_t kReadExecBits = 0555;
 uint32_t HistoryDirMode(uint32_t mode) {
   const uint32_t r = mode & kReadBits;
   return S_IFDIR | r | (r >> 2);
+}
+
+uint64_t HighestVersion(const std::vector<FileVersion>& versions) {
+  uint64_t highest = 0;
+  for (const FileVersion& v : versions) highest = std::max(highest, v.number);
+  return highest;
 }
 }  // namespace
 
@@ -179,8 +186,9 @@ Errno VolumeImpl::MetaLookup(Ino parent, std::string_view name, Attr* attr) {
       std::vector<FileVersion> versions;
       err = LoadHistory(real, &versions, nullptr);
       if (!err.ok()) return err;
+      const int width = names::VersionNumberWidth(HighestVersion(versions));
       for (const FileVersion& v : versions) {
-        if (v.number != number || names::VersionName(v.number, v.time_ns) != name) continue;
+        if (v.number != number || names::VersionName(v.number, v.time_ns, width) != name) continue;
         if (v.data_ino >= meta::kVersionInoLimit) return Errno(EOVERFLOW);
         return MetaGetAttr(meta::VersionIno(v.data_ino, v.local), attr);
       }
@@ -268,9 +276,10 @@ Errno VolumeImpl::MetaList(Ino ino, std::vector<ListedEntry>* entries) {
       std::vector<FileVersion> versions;
       err = LoadHistory(real, &versions, nullptr);
       if (!err.ok()) return err;
+      const int width = names::VersionNumberWidth(HighestVersion(versions));
       for (const FileVersion& v : versions) {
         if (v.data_ino >= meta::kVersionInoLimit) continue;
-        entries->push_back(ListedEntry{names::VersionName(v.number, v.time_ns),
+        entries->push_back(ListedEntry{names::VersionName(v.number, v.time_ns, width),
                                        meta::VersionIno(v.data_ino, v.local), S_IFREG});
       }
       return Errno::OK();

@@ -1,6 +1,7 @@
 // Display names of the .kvfs views: see fs/names.h.
 #include "fs/names.h"
 
+#include <algorithm>
 #include <ctime>
 
 #include "fs/volume.h"
@@ -46,10 +47,16 @@ bool ParseTime(std::string_view name, int64_t* time_ns) {
   return true;
 }
 
-std::string VersionName(uint64_t number, int64_t time_ns) {
+std::string VersionName(uint64_t number, int64_t time_ns, int width) {
   char buf[32];
-  snprintf(buf, sizeof(buf), "%04llu_", static_cast<unsigned long long>(number));
+  snprintf(buf, sizeof(buf), "%0*llu_", width, static_cast<unsigned long long>(number));
   return buf + FormatTime(time_ns);
+}
+
+int VersionNumberWidth(uint64_t highest) {
+  int digits = 1;
+  for (; highest >= 10; highest /= 10) ++digits;
+  return std::max(digits, 4);
 }
 
 bool ParseVersionNumber(std::string_view name, uint64_t* number) {

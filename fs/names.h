@@ -16,8 +16,12 @@ inline constexpr size_t kTimeSize = 24;
 // False when `name` does not start with such a time.
 bool ParseTime(std::string_view name, int64_t* time_ns);
 
-// "<number, at least 4 digits>_<time>".
-std::string VersionName(uint64_t number, int64_t time_ns);
+// "<number, zero-padded to `width` digits>_<time>".
+std::string VersionName(uint64_t number, int64_t time_ns, int width);
+// The width for the version names of a file whose highest version number is `highest`: its
+// digits, and at least 4. One width for all of a file's names makes `ls` list them oldest
+// first past version 9999 too.
+int VersionNumberWidth(uint64_t highest);
 // The number at the start of a version name. False if there is none.
 bool ParseVersionNumber(std::string_view name, uint64_t* number);
 

@@ -404,6 +404,31 @@ TEST_F(HistoryTest, HistoryViewListingResumesByName) {
   EXPECT_EQ(now.rbegin()->first.substr(0, 5), "0007_");
 }
 
+// Past version 9999 every name of the file gets five digits, so that `ls` (which sorts by
+// name) still lists the versions oldest first.
+TEST_F(HistoryTest, VersionNamesSortOldestFirstPastVersion9999) {
+  Ino f = 0;
+  for (int i = 1; i <= 10'002; ++i) f = Save(kRootIno, "f", "v" + std::to_string(i));
+  ASSERT_EQ(Versions(f).back().number, 10'002u);
+  const Ino view = LookupPath(kRootIno, {".kvfs", "history", "f"});
+  std::vector<std::string> names;
+  for (auto& [name, ino] : List(view)) names.push_back(name);  // in name order
+  ASSERT_EQ(names.size(), Versions(f).size());
+  ASSERT_GE(names.size(), 4u);
+  EXPECT_EQ(names.back().substr(0, 6), "10002_");
+  EXPECT_EQ(names[names.size() - 4].substr(0, 6), "09999_");
+  for (size_t i = 0; i < names.size(); ++i) {
+    Attr a;
+    ASSERT_TRUE(vol_->Lookup(view, names[i], &a).ok()) << names[i];
+    if (i + 1 == names.size()) {
+      EXPECT_EQ(ReadAll(a.ino), "v10002");
+    }
+  }
+  Attr a;
+  EXPECT_EQ(vol_->Lookup(view, names[names.size() - 4].substr(1), &a).value(), ENOENT)
+      << "only the listed name of a version resolves";
+}
+
 TEST_F(HistoryTest, VersionViewsShowTheXattrsOfTheirTime) {
   const Ino f = Save(kRootIno, "f", "one");
   ASSERT_TRUE(vol_->SetXattr(f, "user.tag", "first", 0).ok());
