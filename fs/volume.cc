@@ -1,6 +1,7 @@
 // VolumeImpl: opening, formatting, closing, statfs, and the inode commit helpers shared by
 // every operation.
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -247,13 +248,26 @@ Errno VolumeImpl::FlushAll() {
 
 void VolumeImpl::CommitLoop() {
   const auto interval = std::chrono::nanoseconds(options_.commit_interval_ns);
+  uint64_t ops_seen = ops_.load();
+  bool trimmed = true;
   std::unique_lock lock(committer_mu_);
   while (!committer_cv_.wait_for(lock, interval, [&] { return committer_stop_; })) {
-    if (!maybe_uncommitted_.exchange(false)) continue;
+    // Chunks come and go through the cache in every thread's malloc arena, and glibc keeps
+    // what they free: after 1 GiB written and 5 s of random writes the daemon held 266 MiB
+    // of anonymous memory for 97 MiB in use. The first interval without operations gives
+    // the free pages back.
+    const uint64_t ops = ops_.load();
+    const bool idle = ops == ops_seen;
+    const bool trim = idle && !trimmed;
+    ops_seen = ops;
+    trimmed = idle;
+    const bool flush = maybe_uncommitted_.exchange(false);
+    if (!flush && !trim) continue;
     lock.unlock();
     // A failure (a full disk) leaves the buffers as they were, to be tried again; the file's
     // next flush, fsync or close reports it.
-    if (!FlushAll().ok()) NoteUncommitted();
+    if (flush && !FlushAll().ok()) NoteUncommitted();
+    if (trim) malloc_trim(0);
     lock.lock();
   }
 }
