@@ -46,7 +46,7 @@ Errno VolumeImpl::RenameLocked(Ino parent, std::string_view name, Ino new_parent
     TrashItem item;
     Errno err = FindTrashEntry(name, &item);
     if (!err.ok()) return err;
-    return RestoreLocked(item, new_parent, new_name);
+    return RestoreLocked(item, new_parent, new_name, !(flags & kRenameNoReplace));
   }
   if (IsMetaIno(parent)) return Errno(EROFS);
   DentryValue src, dst;
@@ -72,7 +72,7 @@ Errno VolumeImpl::RenameLocked(Ino parent, std::string_view name, Ino new_parent
     TrashItem item;
     Errno err = FindTrashMember(parent, name, &item);
     if (!err.ok()) return err;
-    return RestoreLocked(item, new_parent, new_name);
+    return RestoreLocked(item, new_parent, new_name, !(flags & kRenameNoReplace));
   }
   Errno err = GetDentry(parent, name, &src);
   if (!err.ok()) return err;

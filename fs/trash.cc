@@ -231,18 +231,41 @@ Errno VolumeImpl::CollectTrashTree(const TrashItem& top, std::vector<TrashTreeNo
   return Errno::OK();
 }
 
-Errno VolumeImpl::RestoreLocked(const TrashItem& item, Ino new_parent, std::string_view new_name) {
+Errno VolumeImpl::RestoreLocked(const TrashItem& item, Ino new_parent, std::string_view new_name,
+                                bool replace) {
   Errno err = CheckNewName(new_name);
   if (!err.ok()) return err;
   if (IsMetaIno(new_parent)) return Errno(EROFS);
   if (new_parent == kRootIno && new_name == kMetaDirName) return Errno(EEXIST);
-  DentryValue existing;
-  err = GetDentry(new_parent, new_name, &existing);
-  if (err.ok()) return Errno(EEXIST);
-  if (err.value() != ENOENT) return err;
+  DentryValue dst;
+  bool have_dst = false;
+  err = GetDentry(new_parent, new_name, &dst);
+  if (err.ok()) {
+    if (!replace) return Errno(EEXIST);
+    have_dst = true;
+  } else if (err.value() != ENOENT) {
+    return err;
+  }
   std::vector<TrashTreeNode> nodes;
   err = CollectTrashTree(item, &nodes);
   if (!err.ok()) return err;
+  // Replacing follows rename(2): a directory only over an empty one, a file only over a
+  // non-directory. The path of the replaced entry is its trash record's (found before any
+  // inode is locked).
+  std::string dst_path;
+  if (have_dst) {
+    const bool dst_dir = S_ISDIR(dst.type);
+    if (nodes[0].is_dir && !dst_dir) return Errno(ENOTDIR);
+    if (!nodes[0].is_dir && dst_dir) return Errno(EISDIR);
+    if (dst_dir) {
+      bool empty = false;
+      err = IsEmptyDir(dst.ino, &empty);
+      if (!err.ok()) return err;
+      if (!empty) return Errno(ENOTEMPTY);
+    }
+    err = EntryPath(new_parent, new_name, &dst_path);
+    if (!err.ok()) return err;
+  }
 
   InodeTxn txn(this);
   err = txn.Add(new_parent);
@@ -254,6 +277,10 @@ Errno VolumeImpl::RestoreLocked(const TrashItem& item, Ino new_parent, std::stri
     if (err.value() == ENOENT) return Errno(EIO, "trash entry without its inode");
     if (!err.ok()) return err;
     if (!txn.Get(n.ino).trashed) return Errno(EIO, "trash entry of a live inode");
+  }
+  if (have_dst) {
+    err = txn.Add(dst.ino);
+    if (!err.ok()) return err;
   }
   const int64_t now = Now();
   kv::WriteBatch* batch = txn.batch();
@@ -289,6 +316,12 @@ Errno VolumeImpl::RestoreLocked(const TrashItem& item, Ino new_parent, std::stri
   Inode& p = txn.Mut(new_parent);
   p.mtime_ns = p.ctime_ns = now;
   if (nodes[0].is_dir) ++p.nlink;
+  if (have_dst) {
+    if (S_ISDIR(dst.type)) --p.nlink;
+    err = txn.DropLink(
+        dst.ino, PlaceRecord{new_parent, dst.ino, 0, 0, std::string(new_name), dst_path}, now);
+    if (!err.ok()) return err;
+  }
   err = txn.Commit();
   // The caller asked about the top of the tree; the rest changed behind its back.
   if (err.ok() && side_effect_observer_) {
@@ -303,7 +336,7 @@ Errno VolumeImpl::RestoreTrash(std::string_view name, Ino new_parent, std::strin
   TrashItem item;
   Errno err = FindTrashEntry(name, &item);
   if (!err.ok()) return err;
-  return RestoreLocked(item, new_parent, new_name);
+  return RestoreLocked(item, new_parent, new_name, /*replace=*/false);
 }
 
 Errno VolumeImpl::PurgeTrashLocked(int64_t before_ns) {

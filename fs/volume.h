@@ -385,7 +385,8 @@ class Volume {
   // Lookup and ReadDir of its inode show the entries that were in it.
   virtual Errno ListTrash(std::vector<TrashEntry>* entries) = 0;
   // Puts trash entry `name` (a TrashEntry::name) back as `new_name` in `new_parent`, with its
-  // tree; the same as Rename from the .kvfs/trash directory. EEXIST if the name is taken.
+  // tree. EEXIST if the name is taken (Rename from the .kvfs/trash directory replaces it
+  // instead, as rename(2) does, unless asked not to with kRenameNoReplace).
   virtual Errno RestoreTrash(std::string_view name, Ino new_parent, std::string_view new_name) = 0;
   // Takes a read-only snapshot of the whole tree (committing buffered data first); the same
   // as Mkdir in .kvfs/snapshots. EEXIST, ENAMETOOLONG, EINVAL, ENOSPC (too many).

@@ -367,9 +367,11 @@ class VolumeImpl final : public Volume {
   };
   // The tree of a trash item: the item first, then its members, breadth first.
   Errno CollectTrashTree(const TrashItem& top, std::vector<TrashTreeNode>* nodes);
-  // Restores a trash item (top level or member) as new_parent/new_name.
+  // Restores a trash item (top level or member) as new_parent/new_name. An entry there is
+  // EEXIST, or with `replace` replaced as by a rename (and goes to the trash in its turn).
   // REQUIRES: ns_mu_ held exclusively.
-  Errno RestoreLocked(const TrashItem& item, Ino new_parent, std::string_view new_name);
+  Errno RestoreLocked(const TrashItem& item, Ino new_parent, std::string_view new_name,
+                      bool replace);
   // Drops trash entries deleted before `before_ns`, with their trees and histories.
   // REQUIRES: ns_mu_ held exclusively.
   Errno PurgeTrashLocked(int64_t before_ns);

@@ -604,6 +604,65 @@ TEST_F(HistoryTest, TrashTreeRestoreAndPurge) {
   EXPECT_EQ(vol_->ListVersions(y, &v).value(), ENOENT);
 }
 
+// Moving a trash entry onto a name that exists replaces it as rename(2) does, and the file
+// replaced goes to the trash in its turn; RENAME_NOREPLACE and RestoreTrash (kvfsck
+// undelete) refuse instead. The rename(2) type rules hold.
+TEST_F(HistoryTest, RestoringOverAnExistingNameReplacesIt) {
+  const Ino trash_dir = LookupPath(kRootIno, {".kvfs", "trash"});
+  auto trash_names = [&] {
+    std::vector<TrashEntry> entries;
+    EXPECT_TRUE(vol_->ListTrash(&entries).ok());
+    std::vector<std::string> names;
+    for (const TrashEntry& e : entries) names.push_back(e.name);
+    return names;
+  };
+  Save(kRootIno, "f", "old");
+  ASSERT_TRUE(vol_->Unlink(kRootIno, "f").ok());
+  const std::string old_entry = trash_names().at(0);
+  now_ += kSecond;
+  Ino live = Save(kRootIno, "f", "new");
+
+  EXPECT_EQ(vol_->RestoreTrash(old_entry, kRootIno, "f").value(), EEXIST);
+  EXPECT_EQ(vol_->Rename(trash_dir, old_entry, kRootIno, "f", kRenameNoReplace).value(), EEXIST);
+  EXPECT_EQ(ReadAll(LookupPath(kRootIno, {"f"})), "new");
+
+  ASSERT_TRUE(vol_->Rename(trash_dir, old_entry, kRootIno, "f", 0).ok());
+  EXPECT_EQ(ReadAll(LookupPath(kRootIno, {"f"})), "old");
+  std::vector<std::string> names = trash_names();
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_NE(names[0], old_entry);
+  EXPECT_EQ(ReadAll(LookupPath(trash_dir, {names[0]})), "new");
+  Attr a;
+  ASSERT_TRUE(vol_->GetAttr(live, &a).ok());
+  EXPECT_EQ(a.nlink, 1u);  // shown in the trash as linked once
+
+  // A directory over a file, a file over a directory, a directory over a non-empty one.
+  ASSERT_TRUE(vol_->Mkdir(kRootIno, "d", 0755, caller_, &a).ok());
+  ASSERT_TRUE(vol_->Rmdir(kRootIno, "d").ok());
+  ASSERT_TRUE(vol_->Mkdir(kRootIno, "full", 0755, caller_, &a).ok());
+  Save(a.ino, "inside", "x");
+  std::string dir_entry, file_entry = names[0];
+  for (const std::string& n : trash_names()) {
+    if (n != file_entry) dir_entry = n;
+  }
+  ASSERT_FALSE(dir_entry.empty());
+  EXPECT_EQ(vol_->Rename(trash_dir, dir_entry, kRootIno, "f", 0).value(), ENOTDIR);
+  EXPECT_EQ(vol_->Rename(trash_dir, file_entry, kRootIno, "full", 0).value(), EISDIR);
+  EXPECT_EQ(vol_->Rename(trash_dir, dir_entry, kRootIno, "full", 0).value(), ENOTEMPTY);
+  // Over an empty directory: that one goes to the trash, the root's link count stays.
+  ASSERT_TRUE(vol_->Mkdir(kRootIno, "empty", 0755, caller_, &a).ok());
+  Attr root_before;
+  ASSERT_TRUE(vol_->GetAttr(kRootIno, &root_before).ok());
+  ASSERT_TRUE(vol_->Rename(trash_dir, dir_entry, kRootIno, "empty", 0).ok());
+  Attr root_after;
+  ASSERT_TRUE(vol_->GetAttr(kRootIno, &root_after).ok());
+  EXPECT_EQ(root_after.nlink, root_before.nlink);
+  EXPECT_EQ(trash_names().size(), 2u);  // "new" and the replaced empty directory
+  Reopen();
+  EXPECT_EQ(ReadAll(LookupPath(kRootIno, {"f"})), "old");
+  EXPECT_EQ(trash_names().size(), 2u);
+}
+
 TEST_F(HistoryTest, OpenUnlinkedFileGoesToTrashOnLastClose) {
   Ino f = Save(kRootIno, "f", "data");
   uint64_t fh = 0;

@@ -145,6 +145,18 @@ expect_errno sh -c "echo x >>'$TRASH/$entry'" EROFS
 check "mv out of the trash restores it" mv "$TRASH/$entry" "$M/doc.txt"
 assert_eq "restored file" "important" "$(cat "$M/doc.txt")"
 assert_eq "trash empty again" "" "$(ls "$TRASH")"
+# Over a file that took the name meanwhile: mv replaces it, and it goes to the trash.
+rm "$M/doc.txt"
+entry=$(ls "$TRASH" | grep '__doc\.txt$')
+printf 'rewritten\n' >"$M/doc.txt"
+check "mv -n out of the trash keeps the file that took the name" mv -n "$TRASH/$entry" "$M/doc.txt"
+assert_eq "mv -n replaced nothing" "rewritten" "$(cat "$M/doc.txt")"
+check "mv out of the trash over the file that took the name" mv "$TRASH/$entry" "$M/doc.txt"
+assert_eq "restored over it" "important" "$(cat "$M/doc.txt")"
+replaced=$(ls "$TRASH" | grep '__doc\.txt$')
+assert_eq "the replaced file is in the trash" "rewritten" "$(cat "$TRASH/$replaced")"
+check "and moves out again" mv "$TRASH/$replaced" "$M/doc.rewritten"
+assert_eq "trash empty again" "" "$(ls "$TRASH")"
 
 mkdir -p "$M/proj/src/deep" "$M/proj/empty"
 random_file "$M/proj/src/main.c" 12345
