@@ -1,7 +1,7 @@
 #!/bin/bash
 # tests/mount/tools_test.sh: everyday tools through a real kvfs mount (cp -a, tar, rsync, git,
 # mv, ln, chmod/chown/touch, truncate, sparse dd, xattrs, O_APPEND, open-unlinked files, mmap,
-# make and cc, sed -i and vi),
+# fsx, make and cc, sed -i and vi),
 # then a remount and a second look at what was written.
 source "$(dirname "$0")/lib.sh" "$@"
 
@@ -401,6 +401,24 @@ check "still gone after close" test ! -e "$U"
 # ---------------------------------------------------------------------------------------------
 log "# shared writable mmap"
 check "mmap write, msync, read back" "$PY" "$HERE/mmap_check.py" write "$M/mmap.bin"
+
+# ---------------------------------------------------------------------------------------------
+log "# fsx: random writes, reads, truncates, mappings and fallocate against a model"
+# Three files at once, each checked byte for byte after every operation and after closing
+# (which drops the kernel's cached pages).
+fsx_pids=()
+for seed in 1 2 3; do
+  "$PY" "$HERE/fsx.py" "$M/fsx$seed" 3000 "$seed" >"$WORK/fsx$seed.log" 2>&1 &
+  fsx_pids+=($!)
+done
+for i in "${!fsx_pids[@]}"; do
+  if wait "${fsx_pids[$i]}"; then
+    pass "fsx seed $((i + 1)): $(tail -n 1 "$WORK/fsx$((i + 1)).log")"
+  else
+    fail "fsx seed $((i + 1)): $(cat "$WORK/fsx$((i + 1)).log")"
+  fi
+done
+rm -f "$M"/fsx[123]
 
 # ---------------------------------------------------------------------------------------------
 log "# directory listings the kernel keeps between opens stay exact"
