@@ -37,6 +37,20 @@ Errno VolumeImpl::Rename(Ino parent, std::string_view name, Ino new_parent,
   return err;
 }
 
+Errno VolumeImpl::CheckReplace(bool src_dir, const DentryValue& dst, Ino parent,
+                               std::string_view name, std::string* dst_path) {
+  const bool dst_dir = S_ISDIR(dst.type);
+  if (src_dir && !dst_dir) return Errno(ENOTDIR);
+  if (!src_dir && dst_dir) return Errno(EISDIR);
+  if (dst_dir) {
+    bool empty = false;
+    Errno err = IsEmptyDir(dst.ino, &empty);
+    if (!err.ok()) return err;
+    if (!empty) return Errno(ENOTEMPTY);
+  }
+  return EntryPath(parent, name, dst_path);
+}
+
 Errno VolumeImpl::RenameLocked(Ino parent, std::string_view name, Ino new_parent,
                                std::string_view new_name, uint32_t flags, bool* replaced) {
   const bool exchange = (flags & kRenameExchange) != 0;
@@ -102,21 +116,9 @@ Errno VolumeImpl::RenameLocked(Ino parent, std::string_view name, Ino new_parent
     if (!err.ok()) return err;
     if (inside) return Errno(EINVAL, "directory into its own subtree");
   }
-  if (have_dst && !exchange) {
-    if (src_dir && !dst_dir) return Errno(ENOTDIR);
-    if (!src_dir && dst_dir) return Errno(EISDIR);
-    if (dst_dir) {
-      bool empty = false;
-      err = IsEmptyDir(dst.ino, &empty);
-      if (!err.ok()) return err;
-      if (!empty) return Errno(ENOTEMPTY);
-    }
-  }
-
-  // The path of a replaced target, for its trash record (before any inode is locked).
   std::string dst_path;
   if (have_dst && !exchange) {
-    err = EntryPath(new_parent, new_name, &dst_path);
+    err = CheckReplace(src_dir, dst, new_parent, new_name, &dst_path);
     if (!err.ok()) return err;
   }
   // Renaming a new file over an old one (an editor's save) carries the old file's history

@@ -249,21 +249,9 @@ Errno VolumeImpl::RestoreLocked(const TrashItem& item, Ino new_parent, std::stri
   std::vector<TrashTreeNode> nodes;
   err = CollectTrashTree(item, &nodes);
   if (!err.ok()) return err;
-  // Replacing follows rename(2): a directory only over an empty one, a file only over a
-  // non-directory. The path of the replaced entry is its trash record's (found before any
-  // inode is locked).
   std::string dst_path;
   if (have_dst) {
-    const bool dst_dir = S_ISDIR(dst.type);
-    if (nodes[0].is_dir && !dst_dir) return Errno(ENOTDIR);
-    if (!nodes[0].is_dir && dst_dir) return Errno(EISDIR);
-    if (dst_dir) {
-      bool empty = false;
-      err = IsEmptyDir(dst.ino, &empty);
-      if (!err.ok()) return err;
-      if (!empty) return Errno(ENOTEMPTY);
-    }
-    err = EntryPath(new_parent, new_name, &dst_path);
+    err = CheckReplace(nodes[0].is_dir, dst, new_parent, new_name, &dst_path);
     if (!err.ok()) return err;
   }
 

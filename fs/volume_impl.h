@@ -234,6 +234,12 @@ class VolumeImpl final : public Volume {
   Errno GetDentry(Ino parent, std::string_view name, DentryValue* entry);
   // True if `dir` has no entries.
   Errno IsEmptyDir(Ino dir, bool* empty);
+  // rename(2)'s rules for an entry (a directory if `src_dir`) replacing `dst`, the entry
+  // `name` of `parent`: a directory only over an empty one (ENOTDIR, ENOTEMPTY), a file only
+  // over a non-directory (EISDIR). *dst_path receives dst's path, for its trash record.
+  // REQUIRES: ns_mu_ held exclusively and no InodeState lock held.
+  Errno CheckReplace(bool src_dir, const DentryValue& dst, Ino parent, std::string_view name,
+                     std::string* dst_path);
   // Whether `ino` is `ancestor` or lies below it. REQUIRES: ns_mu_ held exclusively.
   Errno IsInSubtree(Ino ino, Ino ancestor, bool* inside);
   // Reserves the next inode number; stages an S update into `batch` when a new range is
